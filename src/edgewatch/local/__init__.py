@@ -1,0 +1,1 @@
+"""The local Greengrass runtime: an IPC server and a component lifecycle manager for dev and tests."""
