@@ -1,0 +1,155 @@
+"""One Greengrass IPC connection that notices disconnects and reconnects with backoff.
+
+GreengrassCoreIPCClientV2 has no auto-reconnect and its constructor takes no lifecycle handler, so
+the connection is built with `awsiot.greengrasscoreipc.connect(lifecycle_handler=...)` and wrapped.
+`ensure_connected()` never sleeps: callers run it from their own loop, and it only attempts a
+connection once the backoff delay has passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from awsiot import eventstreamrpc, greengrasscoreipc
+from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter; `random_fraction` is injectable for tests."""
+
+    initial: float = 1.0
+    maximum: float = 60.0
+    factor: float = 2.0
+    random_fraction: Callable[[], float] = random.random
+    _attempts: int = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.maximum, self.initial * self.factor**self._attempts)
+        self._attempts += 1
+        # Jitter spreads a fleet's reconnects after a nucleus restart; never below half the ceiling.
+        return ceiling * (0.5 + 0.5 * self.random_fraction())
+
+    def reset(self) -> None:
+        self._attempts = 0
+
+
+class _DisconnectWatcher(eventstreamrpc.LifecycleHandler):
+    def __init__(self, on_disconnect: Callable[[Exception | None], None]) -> None:
+        self._on_disconnect = on_disconnect
+
+    def on_connect(self) -> None:
+        logger.info("IPC connected")
+
+    def on_disconnect(self, reason: Exception | None) -> None:
+        self._on_disconnect(reason)
+
+    def on_error(self, error: Exception) -> bool:
+        logger.warning("IPC connection error: %s", error)
+        return True  # close the connection; ensure_connected() builds a fresh one
+
+
+def connect_client_v2(lifecycle_handler: eventstreamrpc.LifecycleHandler) -> GreengrassCoreIPCClientV2:
+    """Connect with the socket path and SVCUID the nucleus put in the environment."""
+    return GreengrassCoreIPCClientV2(client=greengrasscoreipc.connect(lifecycle_handler=lifecycle_handler))
+
+
+ClientFactory = Callable[[eventstreamrpc.LifecycleHandler], GreengrassCoreIPCClientV2]
+
+
+class IpcConnection:
+    """Holds the current client (or None while disconnected) and rebuilds it with backoff.
+
+    `on_connected(client)` runs after every successful (re)connect, which is where a component
+    re-opens its subscriptions: streams do not survive a lost connection.
+    """
+
+    def __init__(
+        self,
+        *,
+        on_connected: Callable[[GreengrassCoreIPCClientV2], None] | None = None,
+        client_factory: ClientFactory = connect_client_v2,
+        clock: Callable[[], float] = time.monotonic,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._on_connected = on_connected
+        self._client_factory = client_factory
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        self._lock = threading.Lock()
+        self._client: GreengrassCoreIPCClientV2 | None = None
+        self._next_attempt = 0.0
+        self.connects = 0
+        self.disconnects = 0
+
+    @property
+    def client(self) -> GreengrassCoreIPCClientV2 | None:
+        with self._lock:
+            return self._client
+
+    def ensure_connected(self) -> GreengrassCoreIPCClientV2 | None:
+        """The live client, connecting first if allowed by the backoff; None while unavailable."""
+        with self._lock:
+            if self._client is not None:
+                return self._client
+            now = self._clock()
+            if now < self._next_attempt:
+                return None
+            try:
+                client = self._client_factory(_DisconnectWatcher(self._handle_disconnect))
+            except Exception as err:  # any failure to connect is retried; the reason is logged
+                delay = self._backoff.next_delay()
+                self._next_attempt = now + delay
+                logger.warning("IPC connect failed (%s); retrying in %.1f s", err, delay)
+                return None
+            self._client = client
+            self.connects += 1
+        if self._on_connected is not None:
+            try:
+                self._on_connected(client)
+            except Exception:
+                logger.exception("IPC setup after connect failed; reconnecting")
+                self.mark_broken(client)
+                return None
+        with self._lock:
+            self._backoff.reset()
+        return client
+
+    def mark_broken(self, client: GreengrassCoreIPCClientV2 | None = None) -> None:
+        """Drop the client (e.g. after a call failed with a connection error) so it is rebuilt."""
+        with self._lock:
+            if self._client is None or (client is not None and client is not self._client):
+                return
+            broken, self._client = self._client, None
+            self._next_attempt = self._clock() + self._backoff.next_delay()
+        _close_quietly(broken)
+
+    def _handle_disconnect(self, reason: Exception | None) -> None:
+        logger.warning("IPC disconnected: %s", reason)
+        with self._lock:
+            self.disconnects += 1
+            broken, self._client = self._client, None
+            self._next_attempt = self._clock() + self._backoff.next_delay()
+        if broken is not None:
+            # Closing from the event-loop thread would wait on itself; do it on a short thread.
+            threading.Thread(target=_close_quietly, args=(broken,), daemon=True).start()
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            _close_quietly(client)
+
+
+def _close_quietly(client: GreengrassCoreIPCClientV2) -> None:
+    try:
+        client.close(executor_wait=False)
+    except Exception as err:  # already closed or half-dead: nothing left to release
+        logger.debug("closing IPC client: %s", err)

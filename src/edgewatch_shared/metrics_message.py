@@ -1,0 +1,149 @@
+"""The `edgewatch.metrics/1` local metric message: the contract between the EdgeWatch components.
+
+Defined once here and mirrored by `schemas/metrics-1.schema.json` (a test keeps them in step).
+Validation is hand-written on purpose: it runs on every received message, needs nothing beyond the
+standard library, and its errors say exactly which field is wrong. Unknown fields are ignored so
+that producers can add fields without breaking older consumers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_ID = "edgewatch.metrics/1"
+
+_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+
+
+class MessageError(ValueError):
+    """A document is not a valid `edgewatch.metrics/1` message; `errors` lists every problem."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    value: float
+    unit: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "unit": self.unit, "labels": dict(self.labels)}
+
+
+@dataclass(frozen=True)
+class MetricsMessage:
+    thing: str
+    ts: int
+    metrics: tuple[Metric, ...]
+    schema: str = SCHEMA_ID
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "thing": self.thing,
+            "ts": self.ts,
+            "metrics": [m.to_dict() for m in self.metrics],
+        }
+
+    def to_json(self) -> str:
+        # Compact separators: this goes over IPC every tick and into IoT Core batches.
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+
+
+def is_valid_metric_name(name: str) -> bool:
+    return bool(_NAME_PATTERN.match(name))
+
+
+def validation_errors(doc: Any) -> list[str]:
+    """Every reason `doc` (a decoded JSON value) is not a valid message; empty when it is."""
+    if not isinstance(doc, Mapping):
+        return [f"message must be a JSON object, got {type(doc).__name__}"]
+    errors: list[str] = []
+    for key in ("schema", "thing", "ts", "metrics"):
+        if key not in doc:
+            errors.append(f"missing required field '{key}'")
+    if "schema" in doc and doc["schema"] != SCHEMA_ID:
+        errors.append(f"'schema' must be {SCHEMA_ID!r}, got {doc['schema']!r}")
+    if "thing" in doc and (not isinstance(doc["thing"], str) or not doc["thing"]):
+        errors.append("'thing' must be a non-empty string")
+    if "ts" in doc and (not _is_int(doc["ts"]) or doc["ts"] < 0):
+        errors.append(f"'ts' must be a non-negative integer (epoch milliseconds), got {doc['ts']!r}")
+    if "metrics" in doc:
+        if not isinstance(doc["metrics"], list):
+            errors.append("'metrics' must be an array")
+        else:
+            for i, item in enumerate(doc["metrics"]):
+                errors.extend(_metric_errors(item, f"metrics[{i}]"))
+    return errors
+
+
+def _metric_errors(item: Any, where: str) -> list[str]:
+    if not isinstance(item, Mapping):
+        return [f"{where} must be an object"]
+    required = ("name", "value", "unit", "labels")
+    errors = [f"{where}: missing required field '{k}'" for k in required if k not in item]
+    name = item.get("name")
+    if "name" in item and (not isinstance(name, str) or not is_valid_metric_name(name)):
+        errors.append(f"{where}.name must be dotted lower-case (e.g. 'cpu.percent'), got {name!r}")
+    value = item.get("value")
+    if "value" in item and not _is_finite_number(value):
+        errors.append(f"{where}.value must be a finite number, got {value!r}")
+    if "unit" in item and not isinstance(item["unit"], str):
+        errors.append(f"{where}.unit must be a string")
+    labels = item.get("labels")
+    if "labels" in item:
+        if not isinstance(labels, Mapping):
+            errors.append(f"{where}.labels must be an object of strings")
+        else:
+            errors.extend(
+                f"{where}.labels.{k} must be a string, got {v!r}"
+                for k, v in labels.items()
+                if not isinstance(v, str)
+            )
+    return errors
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def from_dict(doc: Any) -> MetricsMessage:
+    """Build a message from a decoded JSON value; raises MessageError listing every problem."""
+    errors = validation_errors(doc)
+    if errors:
+        raise MessageError(errors)
+    return MetricsMessage(
+        thing=doc["thing"],
+        ts=doc["ts"],
+        metrics=tuple(
+            Metric(name=m["name"], value=m["value"], unit=m["unit"], labels=dict(m["labels"]))
+            for m in doc["metrics"]
+        ),
+    )
+
+
+def from_json(text: str | bytes) -> MetricsMessage:
+    try:
+        doc = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise MessageError([f"not JSON: {err}"]) from err
+    return from_dict(doc)
+
+
+def schema_path() -> str:
+    """Path of the JSON schema that mirrors this module (for tests and external tools)."""
+    return str(Path(__file__).with_name("schemas") / "metrics-1.schema.json")
