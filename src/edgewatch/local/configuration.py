@@ -1,0 +1,219 @@
+"""Component configuration over IPC: Get/UpdateConfiguration, update events and validation.
+
+Configuration is held per component. Updates are merges (lists replaced whole). Subscribers to a
+key path are told which key paths changed. Proposed deployment changes go to the component's
+validators first (SubscribeToValidateConfigurationUpdates) and are applied only if accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgewatch.local.config_tree import ConfigPointerError, changed_paths, lookup, merge_at
+from edgewatch.local.ipc_errors import InvalidArgumentsError, ResourceNotFoundError
+from edgewatch.local.ipc_protocol import NAMESPACE
+from edgewatch.local.ipc_server import IpcServer, Stream
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS_PER_UPDATE = 64
+DEFAULT_VALIDATION_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    accepted: bool
+    message: str = ""
+    answered: bool = True  # False when nobody validated (no validator, or it timed out)
+
+
+@dataclass(slots=True, eq=False)
+class UpdateSubscription:
+    component: str
+    key_path: tuple[str, ...]
+    stream: Stream
+
+
+def _key_path(request: Mapping[str, Any], field: str = "keyPath") -> tuple[str, ...]:
+    value = request.get(field) or []
+    if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+        raise InvalidArgumentsError(f"{field} must be a list of strings")
+    return tuple(value)
+
+
+def _related(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    shorter = min(len(a), len(b))
+    return a[:shorter] == b[:shorter]
+
+
+class ConfigurationStore:
+    """Configuration of every component, optionally persisted as one JSON file per component."""
+
+    def __init__(self, persist_dir: Path | None = None) -> None:
+        self._configs: dict[str, dict[str, Any]] = {}
+        self._subscriptions: list[UpdateSubscription] = []
+        self._validators: dict[str, list[Stream]] = {}
+        self._pending: dict[tuple[str, str], asyncio.Future[ValidationResult]] = {}
+        self.persist_dir = persist_dir
+        self.listeners: list[Callable[[str, list[tuple[str, ...]]], None]] = []
+        if persist_dir is not None:
+            persist_dir.mkdir(parents=True, exist_ok=True)
+            for path in sorted(persist_dir.glob("*.json")):
+                try:
+                    self._configs[path.stem] = json.loads(path.read_text())
+                except (OSError, ValueError) as exc:
+                    log.error("ignoring unreadable configuration %s: %s", path, exc)
+
+    def install(self, server: IpcServer) -> None:
+        server.register("GetConfiguration", self.handle_get)
+        server.register("UpdateConfiguration", self.handle_update)
+        server.register(
+            "SubscribeToConfigurationUpdate", self.handle_subscribe, NAMESPACE + "ConfigurationUpdateEvents"
+        )
+        server.register(
+            "SubscribeToValidateConfigurationUpdates",
+            self.handle_subscribe_validate,
+            NAMESPACE + "ValidateConfigurationUpdateEvents",
+        )
+        server.register("SendConfigurationValidityReport", self.handle_validity_report)
+
+    # -- direct API (the lifecycle manager and tests)
+    def has(self, component: str) -> bool:
+        return component in self._configs
+
+    def get(self, component: str) -> dict[str, Any]:
+        return copy.deepcopy(self._configs.get(component, {}))
+
+    def components(self) -> list[str]:
+        return sorted(self._configs)
+
+    def set(self, component: str, config: Mapping[str, Any]) -> list[tuple[str, ...]]:
+        """Replace a component's configuration; notify subscribers of what changed."""
+        old = self._configs.get(component, {})
+        new = copy.deepcopy(dict(config))
+        self._configs[component] = new
+        self._persist(component)
+        changed = changed_paths(old, new)
+        if changed:
+            self._notify(component, changed)
+        return changed
+
+    def remove(self, component: str) -> None:
+        self._configs.pop(component, None)
+        if self.persist_dir is not None:
+            (self.persist_dir / f"{component}.json").unlink(missing_ok=True)
+
+    def merge(self, component: str, key_path: tuple[str, ...], value: Any) -> list[tuple[str, ...]]:
+        return self.set(component, merge_at(self._configs.get(component, {}), key_path, value))
+
+    async def validate(
+        self, component: str, proposed: Mapping[str, Any], deployment_id: str,
+        timeout: float = DEFAULT_VALIDATION_TIMEOUT_S,
+    ) -> ValidationResult:
+        """Ask the component to validate a proposed configuration, as a deployment does."""
+        validators = [s for s in self._validators.get(component, []) if not s.closed]
+        if not validators:
+            return ValidationResult(True, answered=False)
+        future: asyncio.Future[ValidationResult] = asyncio.get_running_loop().create_future()
+        self._pending[(component, deployment_id)] = future
+        event = {"validateConfigurationUpdateEvent": {"configuration": dict(proposed), "deploymentId": deployment_id}}
+        for stream in validators:
+            stream.send_event(event)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            # As on the nucleus: a component that does not answer in time does not block the deployment.
+            log.warning("%s did not validate deployment %s within %.0f s", component, deployment_id, timeout)
+            return ValidationResult(True, "validation timed out", answered=False)
+        finally:
+            self._pending.pop((component, deployment_id), None)
+
+    # -- operations
+    def handle_get(self, stream: Stream, request: dict[str, Any]) -> dict[str, Any]:
+        component = request.get("componentName") or stream.principal.name
+        key_path = _key_path(request)
+        if component not in self._configs:
+            raise ResourceNotFoundError(
+                f"Component {component} not found", resourceType="component", resourceName=component
+            )
+        try:
+            value = lookup(self._configs[component], key_path)
+        except ConfigPointerError:
+            raise ResourceNotFoundError(
+                "Key not found", resourceType="configuration", resourceName="/".join(key_path)
+            ) from None
+        if not isinstance(value, dict):
+            # The nucleus returns a leaf wrapped in an object keyed by its name.
+            value = {key_path[-1]: value}
+        return {"componentName": component, "value": value}
+
+    def handle_update(self, stream: Stream, request: dict[str, Any]) -> dict[str, Any]:
+        key_path = _key_path(request)
+        value = request.get("valueToMerge")
+        if not isinstance(value, dict):
+            raise InvalidArgumentsError("valueToMerge must be an object")
+        self.merge(stream.principal.name, key_path, value)
+        return {}
+
+    def handle_subscribe(self, stream: Stream, request: dict[str, Any]) -> dict[str, Any]:
+        component = request.get("componentName") or stream.principal.name
+        sub = UpdateSubscription(component, _key_path(request), stream)
+        self._subscriptions.append(sub)
+        stream.on_close.append(lambda: self._subscriptions.remove(sub))
+        return {}
+
+    def handle_subscribe_validate(self, stream: Stream, request: dict[str, Any]) -> dict[str, Any]:
+        streams = self._validators.setdefault(stream.principal.name, [])
+        streams.append(stream)
+        stream.on_close.append(lambda: streams.remove(stream))
+        return {}
+
+    def handle_validity_report(self, stream: Stream, request: dict[str, Any]) -> dict[str, Any]:
+        report = request.get("configurationValidityReport")
+        if not isinstance(report, dict):
+            raise InvalidArgumentsError("configurationValidityReport is required")
+        status = report.get("status")
+        if status not in ("ACCEPTED", "REJECTED"):
+            raise InvalidArgumentsError(f"status must be ACCEPTED or REJECTED, not {status!r}")
+        deployment_id = report.get("deploymentId")
+        future = self._pending.get((stream.principal.name, str(deployment_id)))
+        if future is None or future.done():
+            raise InvalidArgumentsError("Validation request either timed out or was never made")
+        future.set_result(ValidationResult(status == "ACCEPTED", str(report.get("message") or "")))
+        return {}
+
+    # -- internals
+    def _notify(self, component: str, changed: list[tuple[str, ...]]) -> None:
+        for listener in self.listeners:
+            listener(component, changed)
+        for sub in list(self._subscriptions):
+            if sub.component != component:
+                continue
+            paths = [p for p in changed if _related(p, sub.key_path)]
+            if len(paths) > MAX_EVENTS_PER_UPDATE:
+                paths = [sub.key_path]
+            for path in paths:
+                sub.stream.send_event(
+                    {"configurationUpdateEvent": {"componentName": component, "keyPath": list(path)}}
+                )
+
+    def _persist(self, component: str) -> None:
+        if self.persist_dir is None:
+            return
+        target = self.persist_dir / f"{component}.json"
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.persist_dir, prefix=".tmp-")
+            with os.fdopen(fd, "w") as handle:
+                json.dump(self._configs[component], handle, indent=1, sort_keys=True)
+            os.replace(tmp, target)
+        except OSError as exc:
+            log.error("cannot persist configuration of %s to %s: %s", component, target, exc)

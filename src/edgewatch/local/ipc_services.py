@@ -1,0 +1,89 @@
+"""Wires the IPC server with its services: pub/sub, IoT Core, configuration, secrets and state."""
+
+from __future__ import annotations
+
+import logging
+import secrets as token_source
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgewatch.local.access_control import AccessControl
+from edgewatch.local.configuration import ConfigurationStore
+from edgewatch.local.iot_core import IotCoreLoopback
+from edgewatch.local.ipc_errors import InvalidArgumentsError
+from edgewatch.local.ipc_server import IpcServer, Principal, Stream
+from edgewatch.local.pubsub import LocalPubSub
+from edgewatch.local.secrets import SecretStore
+
+log = logging.getLogger(__name__)
+
+REPORTABLE_STATES = ("RUNNING", "ERRORED")
+
+
+@dataclass
+class IpcServices:
+    """Everything a component reaches over IPC, for one runtime root."""
+
+    socket_path: str
+    root: Path
+    thing_name: str
+    secrets_file: Path | None = None
+    persist_configuration: bool = True
+    max_pending_bytes: int | None = None
+    server: IpcServer = field(init=False)
+    pubsub: LocalPubSub = field(init=False)
+    iot_core: IotCoreLoopback = field(init=False)
+    configuration: ConfigurationStore = field(init=False)
+    secret_store: SecretStore | None = field(init=False, default=None)
+    state_listeners: list[Callable[[str, str], None]] = field(init=False, default_factory=list)
+    reported_states: dict[str, str] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        kwargs = {} if self.max_pending_bytes is None else {"max_pending_bytes": self.max_pending_bytes}
+        self.server = IpcServer(self.socket_path, **kwargs)
+        self.pubsub = LocalPubSub()
+        self.pubsub.install(self.server)
+        self.iot_core = IotCoreLoopback(self.root / "iotcore" / "messages.jsonl")
+        self.iot_core.install(self.server)
+        self.configuration = ConfigurationStore(self.root / "config" if self.persist_configuration else None)
+        self.configuration.install(self.server)
+        self.server.register("UpdateState", self._handle_update_state)
+        if self.secrets_file is not None:
+            self.secret_store = SecretStore.load(self.secrets_file)
+            self.secret_store.install(self.server)
+
+    def add_component(
+        self,
+        name: str,
+        access_control: Mapping[str, Any] | None = None,
+        configuration: Mapping[str, Any] | None = None,
+        svcuid: str | None = None,
+    ) -> str:
+        """Register a component: returns its SVCUID. Configuration is set only if given."""
+        token = svcuid or token_source.token_urlsafe(24)
+        access = AccessControl.from_config(access_control, self.thing_name)
+        self.server.add_principal(Principal(name, token, access))
+        if configuration is not None:
+            self.configuration.set(name, configuration)
+        return token
+
+    def remove_component(self, name: str) -> None:
+        self.server.remove_principal(name)
+
+    async def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+    def _handle_update_state(self, stream: Stream, request: dict[str, Any]) -> dict[str, Any]:
+        state = request.get("state")
+        if state not in REPORTABLE_STATES:
+            raise InvalidArgumentsError(f"state must be one of {', '.join(REPORTABLE_STATES)}, not {state!r}")
+        self.reported_states[stream.principal.name] = state
+        for listener in self.state_listeners:
+            listener(stream.principal.name, state)
+        return {}

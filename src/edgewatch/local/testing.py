@@ -1,0 +1,175 @@
+"""Start and stop the local IPC runtime from tests: in-process (own thread) or as a subprocess.
+
+    with ThreadedIpcRuntime(tmp_path, {"com.example.A": ComponentSpec(access_control=...)}) as rt:
+        client = rt.client("com.example.A")   # the unmodified GreengrassCoreIPCClientV2
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from edgewatch.local.ipc_services import IpcServices
+
+T = TypeVar("T")
+
+
+@dataclass
+class ComponentSpec:
+    access_control: Mapping[str, Any] = field(default_factory=dict)
+    configuration: Mapping[str, Any] | None = None
+    svcuid: str | None = None
+
+
+def short_socket_path() -> str:
+    """A socket path well under the 108-byte Unix limit (pytest's tmp_path can be too long)."""
+    return os.path.join(tempfile.mkdtemp(prefix="ew-"), "ipc.socket")
+
+
+def connect_client(socket_path: str, svcuid: str, timeout: float = 10.0) -> Any:
+    """A real GreengrassCoreIPCClientV2 connected with the given token."""
+    from awsiot.greengrasscoreipc import connect
+    from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+
+    return GreengrassCoreIPCClientV2(client=connect(ipc_socket=socket_path, authtoken=svcuid, timeout=timeout))
+
+
+class ThreadedIpcRuntime:
+    """The IPC services on a private event loop in a background thread."""
+
+    def __init__(
+        self,
+        root: Path,
+        components: Mapping[str, ComponentSpec],
+        *,
+        thing_name: str = "test-thing",
+        secrets_file: Path | None = None,
+        socket_path: str | None = None,
+        max_pending_bytes: int | None = None,
+    ) -> None:
+        self.socket_path = socket_path or short_socket_path()
+        self.services = IpcServices(
+            self.socket_path, Path(root), thing_name, secrets_file, max_pending_bytes=max_pending_bytes
+        )
+        self._components = dict(components)
+        self._tokens: dict[str, str] = {}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="ipc-runtime", daemon=True)
+        self._clients: list[Any] = []
+
+    def __enter__(self) -> ThreadedIpcRuntime:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> ThreadedIpcRuntime:
+        self._thread.start()
+        for name, spec in self._components.items():
+            self._tokens[name] = self.call(
+                self.services.add_component, name, spec.access_control, spec.configuration, spec.svcuid
+            )
+        self.run(self.services.start())
+        return self
+
+    def stop(self) -> None:
+        for client in self._clients:
+            # A client its test already closed may raise; that is fine here.
+            with contextlib.suppress(Exception):
+                client.close()
+        if self._thread.is_alive():
+            self.run(self.services.stop())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        self._loop.close()
+        shutil.rmtree(os.path.dirname(self.socket_path), ignore_errors=True)
+
+    def svcuid(self, name: str) -> str:
+        return self._tokens[name]
+
+    def client(self, name: str) -> Any:
+        client = connect_client(self.socket_path, self.svcuid(name))
+        self._clients.append(client)
+        return client
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a plain function on the runtime's loop (its state is not thread-safe) and return."""
+
+        async def invoke() -> T:
+            return fn(*args)
+
+        return self.run(invoke())
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result(timeout)
+
+
+class SubprocessIpcRuntime:
+    """The IPC services in a child process (`python -m edgewatch.local.ipc_main --spec FILE`)."""
+
+    def __init__(self, root: Path, components: Mapping[str, ComponentSpec], *, thing_name: str = "test-thing",
+                 secrets_file: Path | None = None) -> None:
+        self.root = Path(root)
+        self.socket_path = short_socket_path()
+        self.tokens = {name: spec.svcuid or os.urandom(12).hex() for name, spec in components.items()}
+        self.spec = {
+            "socketPath": self.socket_path,
+            "root": str(self.root),
+            "thingName": thing_name,
+            "secretsFile": str(secrets_file) if secrets_file else None,
+            "components": {
+                name: {"accessControl": dict(spec.access_control), "configuration": spec.configuration,
+                       "svcuid": self.tokens[name]}
+                for name, spec in components.items()
+            },
+        }
+        self.process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> SubprocessIpcRuntime:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 20.0) -> SubprocessIpcRuntime:
+        self.root.mkdir(parents=True, exist_ok=True)
+        spec_path = self.root / "ipc-spec.json"
+        spec_path.write_text(json.dumps(self.spec))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "edgewatch.local.ipc_main", "--spec", str(spec_path)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        assert self.process.stdout is not None
+        ready = threading.Event()
+        threading.Thread(target=lambda: ready.set() if self.process and self.process.stdout
+                         and self.process.stdout.readline().strip() == "READY" else None, daemon=True).start()
+        if not ready.wait(timeout):
+            self.stop()
+            raise RuntimeError("IPC runtime subprocess did not become ready")
+        return self
+
+    def svcuid(self, name: str) -> str:
+        return self.tokens[name]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        shutil.rmtree(os.path.dirname(self.socket_path), ignore_errors=True)
