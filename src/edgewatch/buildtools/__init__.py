@@ -1,0 +1,1 @@
+"""Helpers of `edgewatch build`: suite gdk-config handling, reproducible zips, build recipes."""
