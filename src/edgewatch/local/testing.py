@@ -173,3 +173,17 @@ class SubprocessIpcRuntime:
                 self.process.kill()
                 self.process.wait(5)
         shutil.rmtree(os.path.dirname(self.socket_path), ignore_errors=True)
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.01, what: str = "") -> T:
+    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what or predicate}")
+        time.sleep(interval)
