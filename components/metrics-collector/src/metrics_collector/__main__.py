@@ -1,0 +1,104 @@
+"""Entry point (`python -m metrics_collector`): the one place that wires the collector together."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from metrics_collector.config import CollectorConfig, parse_config, validity_reason
+from metrics_collector.config_updates import ConfigInbox
+from metrics_collector.health import CollectorHealth
+from metrics_collector.ipc_adapter import CollectorIpc
+from metrics_collector.offline_buffer import OfflineBuffer
+from metrics_collector.sampler import Sampler
+from metrics_collector.scheduler import schedule_clock
+from metrics_collector.service import CollectorService
+from metrics_collector.system_source import PsutilSource
+from metrics_collector.uploader import IotUploader
+
+logger = logging.getLogger("metrics_collector")
+
+BUFFER_FILE = "metrics-buffer.sqlite"
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=os.environ.get("EDGEWATCH_LOG_LEVEL", "INFO"),
+        stream=sys.stdout,  # the nucleus captures stdout into the component log
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    thing = os.environ.get("AWS_IOT_THING_NAME", "unknown-thing")
+    # The recipe sets EDGEWATCH_WORK_PATH to {work:path}; Run also starts there.
+    work_path = Path(os.environ.get("EDGEWATCH_WORK_PATH", os.getcwd()))
+
+    inbox = ConfigInbox()
+    ipc = CollectorIpc()
+
+    def refresh_config() -> None:
+        try:
+            inbox.offer(ipc.get_configuration())
+        except Exception as err:
+            logger.warning("could not read the configuration: %s", err)
+
+    ipc.watch_configuration(on_changed=refresh_config, validate=validity_reason)
+    config = _initial_config(ipc)
+
+    health = CollectorHealth()
+    source = PsutilSource()
+    source.prime()
+    buffer = OfflineBuffer(work_path / BUFFER_FILE, config.buffer_max_bytes)
+    uploader = IotUploader(buffer, ipc.publish_iot_core, health, config.iot_topic(thing))
+    service = CollectorService(
+        config=config,
+        thing=thing,
+        sampler=Sampler(source, thing, health),
+        local=ipc,
+        buffer=buffer,
+        uploader=uploader,
+        health=health,
+        inbox=inbox,
+        clock=schedule_clock,
+        wall_clock=time.time,
+    )
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    upload_thread = threading.Thread(target=uploader.run, args=(stop,), name="iot-uploader", daemon=True)
+    upload_thread.start()
+    logger.info(
+        "collecting every %gs for %s; local topic %s, IoT Core topic %s every %gs",
+        config.sample_interval, thing, config.local_topic, config.iot_topic(thing), config.iot_publish_interval,
+    )  # fmt: skip
+    try:
+        service.run(stop)
+    finally:
+        stop.set()
+        uploader.wake()
+        upload_thread.join(timeout=5)
+        ipc.close()
+        buffer.close()
+    return 0
+
+
+def _initial_config(ipc: CollectorIpc) -> CollectorConfig:
+    """The configuration at start; falls back to defaults when it is invalid or unreadable."""
+    try:
+        raw = ipc.get_configuration()
+    except Exception as err:
+        logger.warning("starting with default configuration: could not read it (%s)", err)
+        return parse_config(None)
+    try:
+        return parse_config(raw)
+    except ValueError as err:
+        logger.error("starting with default configuration: %s", err)
+        return parse_config(None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The collector's configuration: keys, defaults and validation with reasons that name the key.
+
+The same `parse_config` answers SubscribeToValidateConfigurationUpdates (ACCEPTED/REJECTED) and
+builds the config applied at start and on live updates, so what is accepted is what runs.
+Unknown keys are tolerated (a newer DefaultConfiguration does not remove old keys from a device),
+except `accessControl`, which the nucleus owns and is simply ignored here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from edgewatch_shared.config_values import (
+    ConfigValueError,
+    as_choice,
+    as_int,
+    as_str,
+    as_str_list,
+)
+from edgewatch_shared.durations import parse_seconds
+
+METRIC_GROUPS: tuple[str, ...] = (
+    "cpu",
+    "load",
+    "memory",
+    "swap",
+    "disk",
+    "diskio",
+    "network",
+    "temperature",
+    "system",
+    "processes",
+    "collector",
+)
+PUBLISH_MODES = ("summary", "raw")
+THING_NAME_PLACEHOLDER = "{iot:thingName}"
+# IoT Core service limits: a payload of at most 128 KB, a topic of at most 256 bytes and 7 slashes.
+MAX_IOT_PAYLOAD_BYTES = 128 * 1024
+MAX_TOPIC_BYTES = 256
+MAX_TOPIC_SLASHES = 7
+
+DEFAULTS: dict[str, Any] = {
+    "sampleIntervalSeconds": 10,
+    "temperatureIntervalSeconds": 60,
+    "iotPublishIntervalSeconds": 300,
+    "iotPublishMode": "summary",
+    "localTopic": "edgewatch/metrics",
+    "iotTopic": "dt/edgewatch/{iot:thingName}/metrics",
+    "metrics": list(METRIC_GROUPS),
+    "topProcesses": 0,
+    "diskIncludeMounts": [],
+    "diskExcludeMounts": [],
+    "diskIoExcludeDevices": ["loop*", "ram*", "zram*"],
+    "networkIncludeInterfaces": [],
+    "networkExcludeInterfaces": ["lo"],
+    "bufferMaxBytes": 20 * 1024 * 1024,
+    "iotMaxPayloadBytes": 120_000,
+}
+IGNORED_KEYS = frozenset({"accessControl"})
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    sample_interval: float
+    temperature_interval: float
+    iot_publish_interval: float
+    iot_publish_mode: str
+    local_topic: str
+    iot_topic_template: str
+    metric_groups: frozenset[str]
+    top_processes: int
+    disk_include_mounts: tuple[str, ...]
+    disk_exclude_mounts: tuple[str, ...]
+    disk_io_exclude_devices: tuple[str, ...]
+    network_include_interfaces: tuple[str, ...]
+    network_exclude_interfaces: tuple[str, ...]
+    buffer_max_bytes: int
+    iot_max_payload_bytes: int
+
+    def iot_topic(self, thing_name: str) -> str:
+        return self.iot_topic_template.replace(THING_NAME_PLACEHOLDER, thing_name)
+
+
+def parse_config(raw: Mapping[str, Any] | None) -> CollectorConfig:
+    """Defaults overlaid with `raw`; raises ConfigValueError naming the first bad key."""
+    doc = {**DEFAULTS, **(raw or {})}
+    groups = as_str_list("metrics", doc["metrics"])
+    unknown = [g for g in groups if g not in METRIC_GROUPS]
+    if unknown:
+        raise ConfigValueError(
+            "metrics", f"unknown metric group(s) {', '.join(unknown)}; known: {', '.join(METRIC_GROUPS)}"
+        )
+    sample_interval = parse_seconds("sampleIntervalSeconds", doc["sampleIntervalSeconds"], minimum=0.1)
+    publish_interval = parse_seconds("iotPublishIntervalSeconds", doc["iotPublishIntervalSeconds"], minimum=1)
+    if publish_interval < sample_interval:
+        raise ConfigValueError(
+            "iotPublishIntervalSeconds",
+            f"must be at least sampleIntervalSeconds ({sample_interval:g}), got {publish_interval:g}",
+        )
+    return CollectorConfig(
+        sample_interval=sample_interval,
+        temperature_interval=parse_seconds(
+            "temperatureIntervalSeconds", doc["temperatureIntervalSeconds"], minimum=1
+        ),
+        iot_publish_interval=publish_interval,
+        iot_publish_mode=as_choice("iotPublishMode", doc["iotPublishMode"], PUBLISH_MODES),
+        local_topic=_topic("localTopic", doc["localTopic"]),
+        iot_topic_template=_topic("iotTopic", doc["iotTopic"]),
+        metric_groups=frozenset(groups),
+        top_processes=as_int("topProcesses", doc["topProcesses"], minimum=0, maximum=50),
+        disk_include_mounts=as_str_list("diskIncludeMounts", doc["diskIncludeMounts"]),
+        disk_exclude_mounts=as_str_list("diskExcludeMounts", doc["diskExcludeMounts"]),
+        disk_io_exclude_devices=as_str_list("diskIoExcludeDevices", doc["diskIoExcludeDevices"]),
+        network_include_interfaces=as_str_list("networkIncludeInterfaces", doc["networkIncludeInterfaces"]),
+        network_exclude_interfaces=as_str_list("networkExcludeInterfaces", doc["networkExcludeInterfaces"]),
+        buffer_max_bytes=as_int("bufferMaxBytes", doc["bufferMaxBytes"], minimum=256 * 1024),
+        iot_max_payload_bytes=as_int(
+            "iotMaxPayloadBytes", doc["iotMaxPayloadBytes"], minimum=4096, maximum=MAX_IOT_PAYLOAD_BYTES
+        ),
+    )
+
+
+def _topic(key: str, value: Any) -> str:
+    topic = as_str(key, value)
+    if any(c in topic for c in "+#*"):
+        raise ConfigValueError(key, f"must not contain wildcards (+, #, *), got {topic!r}")
+    if topic.startswith("/") or topic.endswith("/") or "//" in topic:
+        raise ConfigValueError(key, f"must not have empty levels, got {topic!r}")
+    if len(topic.encode()) > MAX_TOPIC_BYTES:
+        raise ConfigValueError(key, f"must be at most {MAX_TOPIC_BYTES} bytes")
+    if topic.count("/") > MAX_TOPIC_SLASHES:
+        raise ConfigValueError(key, f"must have at most {MAX_TOPIC_SLASHES} slashes, got {topic!r}")
+    return topic
+
+
+def validity_reason(raw: Mapping[str, Any] | None) -> str | None:
+    """None when `raw` is acceptable, else the reason (starting with the key) to report."""
+    try:
+        parse_config(raw)
+    except ConfigValueError as err:
+        return str(err)
+    return None

@@ -1,0 +1,134 @@
+"""The sampling loop: ticks on a fixed-rate schedule, publishes each sample locally, batches for
+IoT Core into the offline buffer, and applies configuration changes between ticks.
+
+All time and I/O come in through the constructor (clocks, local publisher, buffer, uploader), so
+tests drive `tick()` with an injected clock and fakes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from metrics_collector.batching import Batcher, new_batcher
+from metrics_collector.config import CollectorConfig
+from metrics_collector.config_updates import ConfigInbox
+from metrics_collector.health import CollectorHealth
+from metrics_collector.offline_buffer import OfflineBuffer
+from metrics_collector.payload_split import split_batch
+from metrics_collector.sampler import Sampler
+from metrics_collector.scheduler import FixedRateSchedule
+
+logger = logging.getLogger(__name__)
+
+
+class LocalPublisher(Protocol):
+    def publish_local(self, topic: str, message: dict[str, Any]) -> None: ...
+
+
+class Uploader(Protocol):
+    def set_topic(self, topic: str) -> None: ...
+    def wake(self) -> None: ...
+
+
+class CollectorService:
+    def __init__(
+        self,
+        *,
+        config: CollectorConfig,
+        thing: str,
+        sampler: Sampler,
+        local: LocalPublisher,
+        buffer: OfflineBuffer,
+        uploader: Uploader,
+        health: CollectorHealth,
+        inbox: ConfigInbox,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self._config = config
+        self._thing = thing
+        self._sampler = sampler
+        self._local = local
+        self._buffer = buffer
+        self._uploader = uploader
+        self._health = health
+        self._inbox = inbox
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._batcher: Batcher = new_batcher(config.iot_publish_mode)
+        now = clock()
+        self._samples = FixedRateSchedule.starting_at(now, config.sample_interval)
+        self._publishes = FixedRateSchedule.starting_at(now + config.iot_publish_interval, config.iot_publish_interval)
+        self._local_failures_logged = False
+
+    @property
+    def config(self) -> CollectorConfig:
+        return self._config
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick until `stop` is set; then put the partial batch into the buffer for next time."""
+        while not stop.is_set():
+            if self._samples.is_due(self._clock()):
+                try:
+                    self.tick()
+                except Exception:
+                    logger.exception("tick failed")
+                self._samples.advance(self._clock())
+                self._health.set(skipped_ticks=self._samples.skipped)
+            stop.wait(self._samples.seconds_until_due(self._clock()))
+        self.flush_batch()
+
+    def tick(self) -> None:
+        self._apply_pending_config()
+        now = self._clock()
+        message = self._sampler.sample(self._config, now, self._wall_clock())
+        try:
+            self._local.publish_local(self._config.local_topic, message.to_dict())
+            self._local_failures_logged = False
+        except Exception as err:  # a local sample is live data: counted and skipped, not buffered
+            self._health.add(local_publish_failures=1)
+            if not self._local_failures_logged:
+                logger.warning("local publish to %s failed: %s", self._config.local_topic, err)
+                self._local_failures_logged = True
+        self._batcher.add(message)
+        if self._publishes.is_due(now):
+            self.flush_batch()
+            self._publishes.advance(now)
+
+    def flush_batch(self) -> int:
+        """Split the current batch into payloads and store them for the uploader; returns the count."""
+        batch = self._batcher.take(self._thing)
+        if batch is None:
+            return 0
+        payloads = split_batch(batch, self._config.iot_max_payload_bytes)
+        created_ms = int(self._wall_clock() * 1000)
+        for payload in payloads:
+            dropped = self._buffer.append(payload, created_ms)
+            if dropped:
+                self._health.add(dropped_batches=dropped)
+        depth = self._buffer.depth()
+        self._health.set(buffer_depth=depth.payloads, buffer_bytes=depth.bytes)
+        self._uploader.wake()
+        return len(payloads)
+
+    def _apply_pending_config(self) -> None:
+        new = self._inbox.take()
+        if new is None or new == self._config:
+            return
+        old, now = self._config, self._clock()
+        if new.iot_publish_mode != old.iot_publish_mode:
+            self.flush_batch()  # the collected samples belong to the old mode's batch
+            self._batcher = new_batcher(new.iot_publish_mode)
+        self._samples.change_interval(new.sample_interval, now)
+        self._publishes.change_interval(new.iot_publish_interval, now)
+        if new.iot_topic_template != old.iot_topic_template:
+            self._uploader.set_topic(new.iot_topic(self._thing))
+        if new.buffer_max_bytes != old.buffer_max_bytes:
+            dropped = self._buffer.set_max_bytes(new.buffer_max_bytes)
+            if dropped:
+                self._health.add(dropped_batches=dropped)
+        self._config = new
+        logger.info("configuration applied")

@@ -1,0 +1,160 @@
+"""Drains the offline buffer to AWS IoT Core: oldest first, at most 5 QoS 1 publishes in flight.
+
+A payload leaves the buffer only when PublishToIoTCore succeeded. After a failure the uploader backs
+off, then probes with one publish at a time from the oldest payload, and opens the window again only
+once a publish succeeds: replay after an outage stays in order and does not hammer a dead link.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from edgewatch_shared.ipc_connection import Backoff
+from metrics_collector.health import CollectorHealth
+from metrics_collector.offline_buffer import OfflineBuffer
+
+logger = logging.getLogger(__name__)
+
+# The nucleus allows 5 in-flight QoS 1 publishes per component by default; beyond that it refuses.
+MAX_IN_FLIGHT = 5
+# IoT Core allows 100 publishes/s per connection, shared with every component on the device.
+MIN_SECONDS_BETWEEN_PUBLISHES = 0.05
+PUBLISH_TIMEOUT_SECONDS = 30.0
+
+PublishFn = Callable[[str, bytes], "Future[object]"]
+
+
+@dataclass
+class _InFlight:
+    payload_id: int
+    future: Future[object]
+    sent_at: float
+
+
+class IotUploader:
+    def __init__(
+        self,
+        buffer: OfflineBuffer,
+        publish: PublishFn,
+        health: CollectorHealth,
+        topic: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        backoff: Backoff | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        min_spacing: float = MIN_SECONDS_BETWEEN_PUBLISHES,
+    ) -> None:
+        self._buffer = buffer
+        self._publish = publish
+        self._health = health
+        self._topic = topic
+        self._clock = clock
+        self._backoff = backoff or Backoff(initial=2.0, maximum=120.0)
+        self._max_in_flight = max_in_flight
+        self._min_spacing = min_spacing
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._in_flight: list[_InFlight] = []
+        self._sent_up_to = 0
+        self._probing = False
+        self._retry_at = 0.0
+        self._next_send_at = 0.0
+
+    def set_topic(self, topic: str) -> None:
+        with self._lock:
+            self._topic = topic
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
+
+    def pump(self) -> float:
+        """One non-blocking step; returns how long nothing can happen unless woken."""
+        with self._lock:
+            now = self._clock()
+            self._harvest(now)
+            self._submit(now)
+            waits = [1.0]
+            if self._retry_at > now:
+                waits.append(self._retry_at - now)
+            if self._next_send_at > now:
+                waits.append(self._next_send_at - now)
+        depth = self._buffer.depth()
+        self._health.set(buffer_depth=depth.payloads, buffer_bytes=depth.bytes)
+        return min(waits)
+
+    def _harvest(self, now: float) -> None:
+        failed = False
+        still: list[_InFlight] = []
+        for entry in self._in_flight:
+            if not entry.future.done():
+                if now - entry.sent_at > PUBLISH_TIMEOUT_SECONDS:
+                    # It may still land later; then the retry is a duplicate, which QoS 1 allows.
+                    logger.warning("IoT Core publish of payload %d timed out", entry.payload_id)
+                    failed = True
+                else:
+                    still.append(entry)
+                continue
+            error = entry.future.exception()
+            if error is None:
+                self._buffer.remove(entry.payload_id)
+                self._health.add(iot_batches_published=1)
+                if self._probing:
+                    logger.info("IoT Core publishing works again; replaying the buffer")
+                self._probing = False
+                self._backoff.reset()
+            else:
+                logger.warning("IoT Core publish of payload %d failed: %s", entry.payload_id, error)
+                failed = True
+        self._in_flight = still
+        if failed:
+            self._failed(now)
+
+    def _failed(self, now: float) -> None:
+        self._health.add(iot_publish_failures=1)
+        self._probing = True
+        self._retry_at = now + self._backoff.next_delay()
+
+    def _submit(self, now: float) -> None:
+        if now < self._retry_at:
+            return
+        if self._probing:
+            if self._in_flight:
+                return
+            # Restart from the oldest unacknowledged payload; acknowledged ones are already gone.
+            self._sent_up_to = 0
+        window = 1 if self._probing else self._max_in_flight
+        while len(self._in_flight) < window and now >= self._next_send_at:
+            batch = self._buffer.oldest(1, after_id=self._sent_up_to)
+            if not batch:
+                return
+            item = batch[0]
+            try:
+                future = self._publish(self._topic, item.payload)
+            except Exception as err:  # not connected, or the request could not be written
+                logger.warning("IoT Core publish not possible: %s", err)
+                self._failed(now)
+                return
+            future.add_done_callback(lambda _f: self._wake.set())
+            self._in_flight.append(_InFlight(item.id, future, now))
+            self._sent_up_to = item.id
+            self._next_send_at = now + self._min_spacing
+
+    def run(self, stop: threading.Event) -> None:
+        """Thread body: pump until `stop` is set, sleeping until woken or something is due."""
+        while not stop.is_set():
+            self._wake.clear()  # before pumping, so a completion during the pump is not missed
+            try:
+                wait = self.pump()
+            except Exception:
+                logger.exception("uploader step failed")
+                wait = 1.0
+            self._wake.wait(wait)
