@@ -49,6 +49,8 @@ def resolve_selections(node: Any, selections: Sequence[str]) -> Any:
         resolved = value if lowered == "setenv" else resolve_selections(value, selections)
         if resolved is None or (isinstance(resolved, Mapping) and not resolved and lowered != "setenv"):
             continue
+        if lowered in STEP_NAMES and isinstance(resolved, Mapping) and _ci(resolved, "script")[0] is None:
+            continue  # the step's Script is under a selection this manifest did not choose
         _drop_same_key(result, lowered)
         result[key] = resolved
     if scalar is not None and not result:
