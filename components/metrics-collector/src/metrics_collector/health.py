@@ -19,7 +19,6 @@ class HealthCounts:
     skipped_ticks: int = 0
     buffer_depth: int = 0
     buffer_bytes: int = 0
-    ipc_connected: int = 0
 
 
 class CollectorHealth:
@@ -45,7 +44,7 @@ class CollectorHealth:
 
 
 def _count(attr: str) -> MetricSpec[HealthCounts]:
-    suffix = attr if attr in ("buffer_depth", "buffer_bytes", "ipc_connected") else f"{attr}_total"
+    suffix = attr if attr in ("buffer_depth", "buffer_bytes") else f"{attr}_total"
     unit = "B" if attr == "buffer_bytes" else ""
     return MetricSpec(f"collector.{suffix}", unit, "collector", lambda h: [(NO_LABELS, float(getattr(h, attr)))])
 
