@@ -115,7 +115,8 @@ def discover_components(repo_root: Path) -> list[ComponentSource]:
             continue
         if not recipe_file.exists():
             raise BuildError(f"{recipe_file}: broken symlink to {recipe_file.readlink()}")
-        recipe = load_recipe(recipe_file)
+        # Load through the symlink's target so that errors name the file to edit (recipes/...).
+        recipe = load_recipe(recipe_file.resolve())
         found.append(ComponentSource(directory=directory, recipe_file=recipe_file, name=recipe.name))
     return found
 
@@ -202,7 +203,7 @@ def build_one(
     """Build one component into `out_dir` (suite layout, or GDK's when `gdk_layout`)."""
     name, version = component.name, suite.version
     logger.info("building %s %s from %s", name, version, component.directory.relative_to(repo_root))
-    source = load_recipe(component.recipe_file)
+    source = load_recipe(component.recipe_file.resolve())
     artifact_dir = out_dir / "artifacts" / name / version
     if not gdk_layout:
         _clear_previous(out_dir, name)
