@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from edgewatch_shared.config_values import ConfigValueError, as_bool, as_int, as_str_list
+from edgewatch_shared.durations import parse_seconds
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [(5, 5.0), (2.5, 2.5), ("5", 5.0), ("2.5", 2.5), (" 7 ", 7.0)])
+def test_durations_from_numbers_floats_and_numeric_strings(raw: object, seconds: float) -> None:
+    assert parse_seconds("groupWaitSeconds", raw) == seconds
+
+
+@pytest.mark.parametrize(
+    ("raw", "kwargs", "fragment"),
+    [
+        (-1, {}, "must not be negative"),
+        ("-0.5", {}, "must not be negative"),
+        (0, {}, "greater than 0"),
+        ("soon", {}, "must be a number"),
+        (None, {}, "must be a number"),
+        (True, {}, "boolean"),
+        ("nan", {}, "finite"),
+        (0.01, {"minimum": 0.1}, "at least 0.1"),
+        (7200, {"maximum": 3600}, "at most 3600"),
+    ],
+)
+def test_bad_durations_name_the_key(raw: object, kwargs: dict[str, float], fragment: str) -> None:
+    with pytest.raises(ConfigValueError) as caught:
+        parse_seconds("groupWaitSeconds", raw, **kwargs)
+    assert caught.value.key == "groupWaitSeconds"
+    assert str(caught.value).startswith("groupWaitSeconds: ")
+    assert fragment in caught.value.reason
+
+
+def test_zero_allowed_when_asked() -> None:
+    assert parse_seconds("repeatIntervalSeconds", "0", allow_zero=True) == 0.0
+
+
+def test_other_value_readers() -> None:
+    assert as_int("n", "5") == 5 and as_int("n", 5.0) == 5
+    assert as_bool("b", "true") is True and as_bool("b", False) is False
+    assert as_str_list("l", ["a", "b"]) == ("a", "b")
+    with pytest.raises(ConfigValueError, match="b: must be true or false"):
+        as_bool("b", "yes")

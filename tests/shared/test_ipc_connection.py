@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from typing import Any
+
+from edgewatch_shared.ipc_connection import Backoff, IpcConnection
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def close(self, *, executor_wait: bool = True) -> None:
+        self.closed = True
+
+
+def test_backoff_grows_to_its_ceiling_and_resets() -> None:
+    backoff = Backoff(initial=1.0, maximum=8.0, random_fraction=lambda: 1.0)
+    assert [backoff.next_delay() for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    backoff.reset()
+    assert backoff.next_delay() == 1.0
+    assert Backoff(initial=4.0, random_fraction=lambda: 0.0).next_delay() == 2.0
+
+
+def test_reconnects_with_backoff_after_failures_and_disconnects() -> None:
+    clock = FakeClock()
+    attempts: list[float] = []
+    handlers: list[Any] = []
+    fail = [True, True, False, False]
+    connected: list[FakeClient] = []
+
+    def factory(handler: Any) -> FakeClient:
+        attempts.append(clock.now)
+        handlers.append(handler)
+        if fail.pop(0):
+            raise ConnectionRefusedError("no nucleus")
+        return FakeClient()
+
+    connection = IpcConnection(
+        client_factory=factory,  # type: ignore[arg-type]
+        on_connected=connected.append,  # type: ignore[arg-type]
+        clock=clock,
+        backoff=Backoff(initial=1.0, maximum=4.0, random_fraction=lambda: 1.0),
+    )
+    assert connection.ensure_connected() is None
+    assert connection.ensure_connected() is None  # within the backoff: no attempt
+    clock.advance(1.0)
+    assert connection.ensure_connected() is None
+    clock.advance(2.0)
+    client = connection.ensure_connected()
+    assert client is not None and connected == [client]
+    assert attempts == [1000.0, 1001.0, 1003.0]
+
+    handlers[-1].on_disconnect(RuntimeError("socket closed"))
+    assert connection.client is None and connection.disconnects == 1
+    assert connection.ensure_connected() is None  # backoff restarted at its initial delay
+    clock.advance(1.0)
+    assert connection.ensure_connected() is not None
+    assert connection.connects == 2
