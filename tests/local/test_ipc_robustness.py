@@ -20,7 +20,8 @@ from tests.local.raw_client import RawClient
 
 
 def healthy(runtime) -> None:
-    runtime.client("A").publish_to_topic(topic="ok", publish_message=PublishMessage(json_message=JsonMessage(message={})))
+    message = PublishMessage(json_message=JsonMessage(message={}))
+    runtime.client("A").publish_to_topic(topic="ok", publish_message=message)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from edgewatch.local.topics import glob_match, mqttproxy_resource_match, pubsub_resource_match
@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 PUBSUB = "aws.greengrass.ipc.pubsub"
 MQTTPROXY = "aws.greengrass.ipc.mqttproxy"
 SECRET_MANAGER = "aws.greengrass.SecretManager"
+MAX_CACHED_DECISIONS = 4096
 
 _RESOURCE_MATCHERS: dict[str, Callable[[str, str], bool]] = {
     PUBSUB: pubsub_resource_match,
@@ -37,6 +38,8 @@ class AccessControl:
     """The policies of one component, keyed by destination service."""
 
     policies: Mapping[str, tuple[Policy, ...]]
+    # Decisions are pure functions of (service, operation, resource): memoised, bounded.
+    _decisions: dict[tuple[str, str, str], bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_config(cls, access_control: Mapping[str, Any] | None, thing_name: str) -> AccessControl:
@@ -58,6 +61,16 @@ class AccessControl:
         return cls(parsed)
 
     def allows(self, service: str, operation: str, resource: str) -> bool:
+        key = (service, operation, resource)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._evaluate(service, operation, resource)
+            if len(self._decisions) >= MAX_CACHED_DECISIONS:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
+
+    def _evaluate(self, service: str, operation: str, resource: str) -> bool:
         matcher = _RESOURCE_MATCHERS.get(service, glob_match)
         for policy in self.policies.get(service, ()):
             if not any(op == "*" or op == operation for op in policy.operations):

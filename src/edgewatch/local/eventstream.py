@@ -9,7 +9,6 @@ from __future__ import annotations
 import struct
 import uuid
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ TRUE, FALSE, BYTE, INT16, INT32, INT64, BYTES, STRING, TIMESTAMP, UUID = range(1
 
 _PRELUDE = struct.Struct(">III")
 _U32 = struct.Struct(">I")
+_I32 = struct.Struct(">i")
 
 
 class FrameError(ValueError):
@@ -79,9 +79,17 @@ def _encode_header(name: str, header: Header) -> bytes:
     raise ValueError(f"unknown header type {kind}")
 
 
+def encode_headers(headers: dict[str, Header]) -> bytes:
+    return b"".join([_encode_header(name, header) for name, header in headers.items()])
+
+
 def encode(headers: dict[str, Header], payload: bytes = b"") -> bytes:
     """Encode one message into a frame."""
-    raw_headers = b"".join(_encode_header(name, header) for name, header in headers.items())
+    return frame(encode_headers(headers), payload)
+
+
+def frame(raw_headers: bytes, payload: bytes) -> bytes:
+    """Frame already-encoded headers and a payload."""
     total = PRELUDE_LEN + len(raw_headers) + len(payload) + 4
     if total > MAX_FRAME_LEN:
         raise ValueError(f"message of {total} bytes exceeds the {MAX_FRAME_LEN}-byte limit")
@@ -91,40 +99,44 @@ def encode(headers: dict[str, Header], payload: bytes = b"") -> bytes:
     return body + _U32.pack(zlib.crc32(body))
 
 
-_FIXED_SIZES = {BYTE: 1, INT16: 2, INT32: 4, INT64: 8, TIMESTAMP: 8, UUID: 16}
-_FIXED_FORMATS = {BYTE: ">b", INT16: ">h", INT32: ">i", INT64: ">q", TIMESTAMP: ">q"}
+_FIXED = {
+    BYTE: struct.Struct(">b"),
+    INT16: struct.Struct(">h"),
+    INT32: struct.Struct(">i"),
+    INT64: struct.Struct(">q"),
+    TIMESTAMP: struct.Struct(">q"),
+}
+_U16 = struct.Struct(">H")
 
 
 def decode_headers(raw: bytes) -> dict[str, Header]:
+    """Decode a headers block. Written as one flat loop: it runs for every message received."""
     headers: dict[str, Header] = {}
     pos, end = 0, len(raw)
     try:
         while pos < end:
-            name_len = raw[pos]
-            name = raw[pos + 1 : pos + 1 + name_len].decode()
-            pos += 1 + name_len
-            kind = raw[pos]
-            pos += 1
-            if kind in (TRUE, FALSE):
+            name_end = pos + 1 + raw[pos]
+            name = raw[pos + 1 : name_end].decode()
+            kind = raw[name_end]
+            pos = name_end + 1
+            if kind in (STRING, BYTES):
+                value_end = pos + 2 + _U16.unpack_from(raw, pos)[0]
+                if value_end > end:
+                    raise FrameError("header value runs past the headers block")
+                data = raw[pos + 2 : value_end]
+                headers[name] = Header(data.decode() if kind == STRING else data, kind)
+                pos = value_end
+            elif kind in _FIXED:
+                fmt = _FIXED[kind]
+                headers[name] = Header(fmt.unpack_from(raw, pos)[0], kind)
+                pos += fmt.size
+            elif kind in (TRUE, FALSE):
                 headers[name] = Header(kind == TRUE, kind)
-            elif kind in (BYTES, STRING):
-                (length,) = struct.unpack_from(">H", raw, pos)
-                pos += 2
-                data = raw[pos : pos + length]
-                if len(data) != length:
+            elif kind == UUID:
+                if pos + 16 > end:
                     raise FrameError("header value runs past the headers block")
-                headers[name] = Header(data.decode() if kind == STRING else bytes(data), kind)
-                pos += length
-            elif kind in _FIXED_SIZES:
-                size = _FIXED_SIZES[kind]
-                if pos + size > end:
-                    raise FrameError("header value runs past the headers block")
-                if kind == UUID:
-                    headers[name] = Header(uuid.UUID(bytes=bytes(raw[pos : pos + 16])), kind)
-                else:
-                    (value,) = struct.unpack_from(_FIXED_FORMATS[kind], raw, pos)
-                    headers[name] = Header(value, kind)
-                pos += size
+                headers[name] = Header(uuid.UUID(bytes=raw[pos : pos + 16]), kind)
+                pos += 16
             else:
                 raise FrameError(f"unknown header type {kind} for header {name!r}")
     except (IndexError, struct.error, UnicodeDecodeError) as exc:
@@ -134,30 +146,80 @@ def decode_headers(raw: bytes) -> dict[str, Header]:
     return headers
 
 
+_STREAM_ID_MARK = bytes((10,)) + b":stream-id" + bytes((INT32,))
+_HEADER_CACHE_MAX = 1024
+
+
+class HeaderCache:
+    """Decoded header blocks that differ only in `:stream-id` (every request of one operation).
+
+    Decoding headers is the largest per-message cost in pure Python; a request's block repeats with
+    only the 4-byte stream id changing, so the rest is decoded once and reused.
+    """
+
+    def __init__(self) -> None:
+        self._templates: dict[bytes, dict[str, Header]] = {}
+
+    def decode(self, raw: bytes) -> dict[str, Header]:
+        mark = raw.find(_STREAM_ID_MARK)
+        if mark < 0 or len(raw) < mark + len(_STREAM_ID_MARK) + 4:
+            return decode_headers(raw)
+        value_at = mark + len(_STREAM_ID_MARK)
+        key = raw[:value_at] + raw[value_at + 4 :]
+        template = self._templates.get(key)
+        if template is None:
+            template = decode_headers(raw)
+            if len(self._templates) >= _HEADER_CACHE_MAX:
+                self._templates.clear()
+            self._templates[key] = template
+        headers = template.copy()
+        headers[":stream-id"] = Header(_I32.unpack_from(raw, value_at)[0], INT32)
+        return headers
+
+
 class Decoder:
-    """Incremental decoder: feed() bytes as they arrive, iterate complete messages."""
+    """Incremental decoder: feed() bytes as they arrive, get back the complete messages."""
 
     def __init__(self, max_frame_len: int = MAX_FRAME_LEN) -> None:
-        self._buffer = bytearray()
+        self._buffer = b""
+        self._chunks: list[bytes] = []  # a large frame arriving piece by piece, joined once complete
+        self._chunked = 0
+        self._need = 0
         self._max = max_frame_len
+        self._headers = HeaderCache()
 
-    def feed(self, data: bytes) -> Iterator[Message]:
-        self._buffer += data
-        buf = self._buffer
-        while len(buf) >= PRELUDE_LEN:
-            total, headers_len, prelude_crc = _PRELUDE.unpack_from(buf, 0)
-            if zlib.crc32(memoryview(buf)[:8]) != prelude_crc:
+    def feed(self, data: bytes) -> list[Message]:
+        if self._need:
+            self._chunks.append(data)
+            self._chunked += len(data)
+            if self._chunked < self._need:
+                return []
+            data = b"".join(self._chunks)
+            self._chunks, self._chunked, self._need = [], 0, 0
+        buf = self._buffer + data if self._buffer else data
+        messages: list[Message] = []
+        pos, size = 0, len(buf)
+        while size - pos >= PRELUDE_LEN:
+            total, headers_len, prelude_crc = _PRELUDE.unpack_from(buf, pos)
+            if zlib.crc32(buf[pos : pos + 8]) != prelude_crc:
                 raise FrameError("prelude CRC mismatch")
             if total < MIN_FRAME_LEN or total > self._max:
                 raise FrameError(f"frame length {total} outside [{MIN_FRAME_LEN}, {self._max}]")
             if headers_len > total - MIN_FRAME_LEN or headers_len > MAX_HEADERS_LEN:
                 raise FrameError(f"headers length {headers_len} does not fit a {total}-byte frame")
-            if len(buf) < total:
-                return
-            frame = bytes(buf[:total])
-            del buf[:total]
-            (message_crc,) = _U32.unpack_from(frame, total - 4)
-            if zlib.crc32(memoryview(frame)[: total - 4]) != message_crc:
+            end = pos + total
+            if size < end:
+                if total > 65536:  # wait for the whole frame instead of re-copying it per chunk
+                    self._buffer = b""
+                    self._chunks, self._chunked, self._need = [buf[pos:]], size - pos, total
+                    return messages
+                break
+            (message_crc,) = _U32.unpack_from(buf, end - 4)
+            if zlib.crc32(buf[pos : end - 4]) != message_crc:
                 raise FrameError("message CRC mismatch")
-            headers = decode_headers(frame[PRELUDE_LEN : PRELUDE_LEN + headers_len])
-            yield Message(headers, frame[PRELUDE_LEN + headers_len : total - 4])
+            headers_end = pos + PRELUDE_LEN + headers_len
+            headers = self._headers.decode(buf[pos + PRELUDE_LEN : headers_end])
+            messages.append(Message(headers, buf[headers_end : end - 4]))
+            pos = end
+        self._buffer = buf[pos:] if pos < size else b""
+        return messages

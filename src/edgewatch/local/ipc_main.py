@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from edgewatch.local import event_loop
 from edgewatch.local.ipc_services import IpcServices
 
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(json.loads(args.spec.read_text())))
+    event_loop.run(serve(json.loads(args.spec.read_text())))
 
 
 if __name__ == "__main__":

@@ -135,8 +135,7 @@ class IpcConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
         self.server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -308,7 +307,8 @@ class IpcConnection(asyncio.Protocol):
     def _reply(self, stream: Stream, payload: dict[str, Any]) -> None:
         streaming = bool(stream.event_model)
         model = f"{NAMESPACE}{stream.operation}Response"
-        self.write(stream_frame(stream.stream_id, model, dumps(payload), terminate=not streaming))
+        body = b"{}" if not payload else dumps(payload)
+        self.write(stream_frame(stream.stream_id, model, body, terminate=not streaming))
         if not streaming:
             self.close_stream(stream.stream_id)
 

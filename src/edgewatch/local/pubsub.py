@@ -10,7 +10,7 @@ from edgewatch.local.access_control import PUBSUB
 from edgewatch.local.ipc_errors import InvalidArgumentsError
 from edgewatch.local.ipc_protocol import NAMESPACE, dumps
 from edgewatch.local.ipc_server import IpcServer, Stream, b64decode_field
-from edgewatch.local.topics import PUBLISH_FORBIDDEN, has_wildcard, mqtt_match, valid_filter
+from edgewatch.local.topics import has_wildcard, mqtt_match, valid_filter
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class LocalPubSub:
         topic = request.get("topic")
         if not isinstance(topic, str) or not topic:
             raise InvalidArgumentsError("topic is required")
-        if any(ch in topic for ch in PUBLISH_FORBIDDEN):
+        if "+" in topic or "#" in topic or "*" in topic:
             raise InvalidArgumentsError(f"Invalid topic: wildcards are not allowed when publishing: {topic}")
         message = request.get("publishMessage")
         if not isinstance(message, dict) or not (

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from edgewatch.local import event_loop
 from edgewatch.local.ipc_services import IpcServices
 
 T = TypeVar("T")
@@ -65,7 +66,7 @@ class ThreadedIpcRuntime:
         )
         self._components = dict(components)
         self._tokens: dict[str, str] = {}
-        self._loop = asyncio.new_event_loop()
+        self._loop = event_loop.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="ipc-runtime", daemon=True)
         self._clients: list[Any] = []
 
