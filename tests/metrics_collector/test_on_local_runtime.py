@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -142,12 +143,16 @@ def test_samples_reach_local_topic_and_iot_core_and_config_is_live(
 
 
 def buffered(db: Path) -> int:
+    """Payloads in the collector's outbox; 0 until the collector has created it."""
     if not db.exists():
         return 0
-    import sqlite3
-
-    with sqlite3.connect(str(db)) as conn:
+    conn = sqlite3.connect(str(db))
+    try:
         return conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    except sqlite3.OperationalError:  # the file exists but its tables are not created yet
+        return 0
+    finally:
+        conn.close()
 
 
 def start_collector(runtime: ThreadedIpcRuntime, work: Path) -> subprocess.Popen[bytes]:
