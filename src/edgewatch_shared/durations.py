@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from edgewatch_shared.config_values import ConfigValueError, as_number
@@ -29,3 +31,39 @@ def parse_seconds(
     if maximum is not None and seconds > maximum:
         raise ConfigValueError(key, f"must be at most {maximum:g} seconds, got {value!r}")
     return seconds
+
+
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_EXAMPLES = '(use e.g. 30, "30s", "5m", "1h")'
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+def parse_duration(
+    key: str,
+    value: Any,
+    *,
+    minimum: float = 0.0,
+    maximum: float | None = None,
+    allow_zero: bool = True,
+) -> float:
+    """Seconds from a number (as `parse_seconds`) or a Prometheus-style string: "30s", "5m", "1h30m", "500ms".
+
+    Errors read like `rules[3].for: "5 minutes" is not a duration`, so an operator sees the exact value.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if text and not _looks_numeric(text):
+            if _DURATION_PART.sub("", text) != "" or not _DURATION_PART.search(text):
+                raise ConfigValueError(key, f"{json.dumps(value)} is not a duration {_EXAMPLES}")
+            value = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    elif not isinstance(value, int | float) or isinstance(value, bool):
+        raise ConfigValueError(key, f"{json.dumps(value, default=str)} is not a duration {_EXAMPLES}")
+    return parse_seconds(key, value, minimum=minimum, maximum=maximum, allow_zero=allow_zero)
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

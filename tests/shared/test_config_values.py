@@ -43,3 +43,24 @@ def test_other_value_readers() -> None:
     assert as_str_list("l", ["a", "b"]) == ("a", "b")
     with pytest.raises(ConfigValueError, match="b: must be true or false"):
         as_bool("b", "yes")
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [("30s", 30.0), ("5m", 300.0), ("1h30m", 5400.0), ("500ms", 0.5), (90, 90.0), ("2.5", 2.5)]
+)
+def test_duration_strings(raw: object, seconds: float) -> None:
+    from edgewatch_shared.durations import parse_duration
+
+    assert parse_duration("rules[0].for", raw) == seconds
+
+
+@pytest.mark.parametrize("raw", ["5 minutes", "5x", "-5s", None, [1]])
+def test_bad_duration_strings_quote_the_value(raw: object) -> None:
+    from edgewatch_shared.durations import parse_duration
+
+    with pytest.raises(ConfigValueError) as caught:
+        parse_duration("rules[3].for", raw)
+    assert str(caught.value).startswith("rules[3].for: ")
+    assert "not a duration" in str(caught.value)
+    if raw == "5 minutes":
+        assert str(caught.value).startswith('rules[3].for: "5 minutes" is not a duration')
