@@ -1,0 +1,133 @@
+"""Copies a component version's artifacts into the runtime root, read-only, and unpacks ZIPs.
+
+Layout as on the nucleus: `packages/artifacts/<Name>/<Version>/<file>` and, for `Unarchive: ZIP`,
+`packages/artifacts-unarchived/<Name>/<Version>/<zip name without .zip>/`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import shutil
+import stat
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from edgewatch.local.deployment_plan import DeploymentError
+from edgewatch.local.layout import RuntimeLayout
+from edgewatch.recipe import Artifact
+
+log = logging.getLogger(__name__)
+
+
+def _sha256(path: Path) -> bytes:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.digest()
+
+
+def _make_writable(root: Path) -> None:
+    """Undo our read-only modes so a folder can be replaced (needed when not running as root)."""
+    if not root.exists():
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) | 0o200)
+        for name in dirnames:
+            os.chmod(os.path.join(dirpath, name), 0o755)
+
+
+def _make_read_only(root: Path) -> None:
+    for dirpath, _dirnames, filenames in os.walk(root, topdown=False):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) & ~0o222)
+        os.chmod(dirpath, 0o555)
+
+
+def _file_mode(artifact: Artifact) -> int:
+    mode = 0o400 if artifact.read == "OWNER" else 0o444 if artifact.read == "ALL" else 0o400
+    if artifact.execute == "OWNER":
+        mode |= 0o100
+    elif artifact.execute == "ALL":
+        mode |= 0o111
+    return mode
+
+
+def stage_artifacts(
+    layout: RuntimeLayout, name: str, version: str, artifacts: Iterable[Artifact], artifact_dir: Path | None
+) -> None:
+    """Bring the artifacts of `name`-`version` into the runtime root; errors name the missing file."""
+    dest = layout.artifacts(name, version)
+    unpacked = layout.unarchived(name, version)
+    for artifact in artifacts:
+        target = dest / artifact.file_name
+        source = artifact_dir / name / version / artifact.file_name if artifact_dir is not None else None
+        if source is not None and source.is_file():
+            if not target.exists() or _sha256(source) != _sha256(target):
+                dest.mkdir(parents=True, exist_ok=True)
+                os.chmod(dest, 0o755)
+                if target.exists():
+                    os.chmod(target, 0o644)
+                shutil.copyfile(source, target)
+                _extract_fresh = True
+            else:
+                _extract_fresh = False
+        elif target.is_file():
+            _extract_fresh = False  # staged by an earlier deployment
+        else:
+            where = source.parent if source is not None else "(no --artifactDir given)"
+            raise DeploymentError(f"artifact {artifact.file_name} of {name}-{version} not found in {where}",
+                                  "ARTIFACT_NOT_FOUND")
+        _check_digest(artifact, target, name, version)
+        os.chmod(target, _file_mode(artifact))
+        if artifact.unarchive.upper() == "ZIP":
+            _unzip(target, unpacked / artifact.unpack_dir_name, fresh=_extract_fresh, label=f"{name}-{version}")
+    for folder in (dest, unpacked):
+        if folder.exists():
+            os.chmod(folder, 0o555)
+
+
+def _check_digest(artifact: Artifact, path: Path, name: str, version: str) -> None:
+    if not artifact.digest:
+        return
+    algorithm = (artifact.algorithm or "SHA-256").upper().replace("-", "")
+    if algorithm != "SHA256":
+        raise DeploymentError(f"{name}-{version}: unsupported artifact digest algorithm {artifact.algorithm}",
+                              "ARTIFACT_CHECKSUM_MISMATCH")
+    if base64.b64encode(_sha256(path)).decode() != artifact.digest:
+        raise DeploymentError(f"{name}-{version}: digest of {artifact.file_name} does not match the recipe",
+                              "ARTIFACT_CHECKSUM_MISMATCH")
+
+
+def _unzip(archive: Path, target: Path, *, fresh: bool, label: str) -> None:
+    if target.exists() and not fresh:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(target.parent, 0o755)
+    _make_writable(target)
+    shutil.rmtree(target, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            for member in bundle.infolist():
+                resolved = (target / member.filename).resolve()
+                if not str(resolved).startswith(str(target.resolve())):
+                    raise DeploymentError(f"{label}: {archive.name} has an unsafe path {member.filename!r}",
+                                          "ARTIFACT_ERROR")
+                bundle.extract(member, target)
+                mode = (member.external_attr >> 16) & 0o777
+                if mode and not member.is_dir():
+                    os.chmod(resolved, mode)
+    except zipfile.BadZipFile as exc:
+        raise DeploymentError(f"{label}: {archive.name} is not a valid ZIP: {exc}", "ARTIFACT_ERROR") from None
+    _make_read_only(target)
+    log.info("unpacked %s into %s", archive.name, target)

@@ -1,0 +1,117 @@
+"""The greengrass-cli IPC operations (CreateLocalDeployment, ListComponents, ...) for `edgewatch local`.
+
+As on the nucleus, these are served only to the CLI's own principal; its SVCUID is written to
+`<root>/cli.token` (mode 0600) while the runtime runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from edgewatch.local.deployment_plan import DeploymentError, parse_config_updates
+from edgewatch.local.ipc_errors import InvalidArgumentsError, ResourceNotFoundError, UnauthorizedIpcError
+from edgewatch.local.ipc_server import Stream
+from edgewatch.local.runtime import DeploymentRecord, DeploymentRequest, LocalRuntime
+
+log = logging.getLogger(__name__)
+
+CLI_PRINCIPAL = "aws.greengrass.Cli"
+
+
+def local_deployment(record: DeploymentRecord) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    if record.detailed_status:
+        details["detailedDeploymentStatus"] = record.detailed_status
+    if record.reason:
+        details["deploymentFailureCause"] = record.reason
+        details["deploymentErrorStack"] = record.error_types
+        details["deploymentErrorTypes"] = record.error_types
+    body = record.to_json()
+    return {"deploymentId": record.deployment_id, "status": record.status, "createdOn": body["createdOn"],
+            "deploymentStatusDetails": details}
+
+
+class CliService:
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self.runtime = runtime
+
+    def install(self) -> None:
+        server = self.runtime.services.server
+        server.register("CreateLocalDeployment", self._guard(self.create_local_deployment))
+        server.register("GetLocalDeploymentStatus", self._guard(self.get_local_deployment_status))
+        server.register("ListLocalDeployments", self._guard(self.list_local_deployments))
+        server.register("ListComponents", self._guard(self.list_components))
+        server.register("GetComponentDetails", self._guard(self.get_component_details))
+        server.register("RestartComponent", self._guard(self.restart_component))
+        server.register("StopComponent", self._guard(self.stop_component))
+
+    @staticmethod
+    def _guard(handler: Any) -> Any:
+        def guarded(stream: Stream, request: dict[str, Any]) -> Any:
+            if stream.principal.name != CLI_PRINCIPAL:
+                raise UnauthorizedIpcError(
+                    f"Principal {stream.principal.name} is not authorized to perform "
+                    f"aws.greengrass.ipc.cli:aws.greengrass#{stream.operation}")
+            return handler(request)
+
+        return guarded
+
+    def create_local_deployment(self, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            updates = parse_config_updates(request.get("componentToConfiguration") or {})
+        except DeploymentError as exc:
+            raise InvalidArgumentsError(str(exc)) from None
+        merge = request.get("rootComponentVersionsToAdd") or {}
+        remove = request.get("rootComponentsToRemove") or []
+        if not isinstance(merge, dict) or not isinstance(remove, list):
+            raise InvalidArgumentsError("rootComponentVersionsToAdd must be an object, rootComponentsToRemove a list")
+        folders = {}
+        for key in ("recipeDirectoryPath", "artifactsDirectoryPath"):
+            value = request.get(key)
+            if value and not Path(value).is_dir():
+                raise InvalidArgumentsError(f"{key} {value} is not a directory")
+            folders[key] = Path(value).resolve() if value else None
+        record = self.runtime.submit(DeploymentRequest(
+            folders["recipeDirectoryPath"], folders["artifactsDirectoryPath"],
+            {str(k): str(v) for k, v in merge.items()}, [str(n) for n in remove], updates))
+        return {"deploymentId": record.deployment_id}
+
+    def get_local_deployment_status(self, request: dict[str, Any]) -> dict[str, Any]:
+        record = self.runtime.deployments.get(str(request.get("deploymentId")))
+        if record is None:
+            raise ResourceNotFoundError(f"Cannot find deployment {request.get('deploymentId')}",
+                                        resourceType="LocalDeployment")
+        return {"deployment": local_deployment(record)}
+
+    def list_local_deployments(self, request: dict[str, Any]) -> dict[str, Any]:
+        records = sorted(self.runtime.deployments.values(), key=lambda r: r.created)
+        return {"localDeployments": [local_deployment(r) for r in records]}
+
+    def _details(self, name: str) -> dict[str, Any]:
+        deployed = self.runtime.deployed[name]
+        return {"componentName": name, "version": deployed.version, "state": self.runtime.component_state(name),
+                "configuration": self.runtime.services.configuration.get(name)}
+
+    def list_components(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"components": [self._details(name) for name in sorted(self.runtime.deployed)]}
+
+    def _component(self, request: dict[str, Any]) -> str:
+        name = request.get("componentName")
+        if name not in self.runtime.deployed:
+            raise ResourceNotFoundError(f"Component {name} not found", resourceType="component", resourceName=name)
+        return str(name)
+
+    def get_component_details(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"componentDetails": self._details(self._component(request))}
+
+    async def restart_component(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = self._component(request)
+        await self.runtime.restart_component(name)
+        return {"restartStatus": "SUCCEEDED", "message": f"{name} restarted"}
+
+    async def stop_component(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = self._component(request)
+        await self.runtime.stop_component(name)
+        return {"stopStatus": "SUCCEEDED", "message": f"{name} stopped"}

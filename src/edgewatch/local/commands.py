@@ -1,0 +1,365 @@
+"""`edgewatch local ...`: the greengrass-cli habits on the local runtime."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edgewatch.local import event_loop
+from edgewatch.local.layout import RuntimeLayout, default_root
+from edgewatch.local.runtime_main import running_pid
+
+log = logging.getLogger(__name__)
+
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED")
+
+
+class CommandError(Exception):
+    """A command failed in a way the user can fix; the message says how."""
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def default_thing_name() -> str:
+    return os.environ.get("AWS_IOT_THING_NAME") or socket.gethostname().split(".")[0] or "edgewatch-local"
+
+
+def add_local_parser(subparsers: Any) -> None:
+    local = subparsers.add_parser("local", help="run components on the local Greengrass runtime")
+    commands = local.add_subparsers(dest="local_command", required=True)
+
+    def with_root(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--root", type=Path, default=None,
+                            help="runtime root (default: $EDGEWATCH_ROOT, else a per-user state folder)")
+        return parser
+
+    start = with_root(commands.add_parser("start", help="start the runtime"))
+    add_runtime_options(start)
+    start.add_argument("--detach", action="store_true", help="run in the background and return once ready")
+    start.set_defaults(func=cmd_start)
+
+    stop = with_root(commands.add_parser("stop", help="stop the runtime and every component"))
+    stop.add_argument("--timeout", type=float, default=120.0)
+    stop.set_defaults(func=cmd_stop)
+
+    deployment = commands.add_parser("deployment", help="create and inspect local deployments")
+    dep_commands = deployment.add_subparsers(dest="deployment_command", required=True)
+    create = with_root(dep_commands.add_parser("create", help="deploy components from recipes and artifacts"))
+    create.add_argument("--recipeDir", "-r", dest="recipe_dir", type=Path)
+    create.add_argument("--artifactDir", "-a", dest="artifact_dir", type=Path)
+    create.add_argument("--merge", "-m", action="append", default=[], metavar="NAME=VERSION")
+    create.add_argument("--remove", action="append", default=[], metavar="NAME")
+    create.add_argument("--update-config", "-c", dest="update_config", metavar="JSON|@FILE")
+    create.add_argument("--wait", action="store_true", help="wait for the result; exit non-zero on failure")
+    create.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits at most")
+    create.set_defaults(func=cmd_deployment_create)
+    status = with_root(dep_commands.add_parser("status", help="status of a deployment (default: the latest)"))
+    status.add_argument("deployment_id", nargs="?")
+    status.set_defaults(func=cmd_deployment_status)
+    listing = with_root(dep_commands.add_parser("list", help="list local deployments"))
+    listing.set_defaults(func=cmd_deployment_list)
+
+    component = commands.add_parser("component", help="list, restart or stop components")
+    comp_commands = component.add_subparsers(dest="component_command", required=True)
+    with_root(comp_commands.add_parser("list")).set_defaults(func=cmd_component_list)
+    for action in ("restart", "stop"):
+        parser = with_root(comp_commands.add_parser(action))
+        parser.add_argument("name")
+        parser.set_defaults(func=cmd_component_action, action=action)
+
+    logs = with_root(commands.add_parser("logs", help="show a component's log (or 'runtime')"))
+    logs.add_argument("name")
+    logs.add_argument("--follow", "-f", action="store_true")
+    logs.add_argument("--lines", "-n", type=int, default=200)
+    logs.set_defaults(func=cmd_logs)
+
+    up = with_root(commands.add_parser("up", help="build the suite, run it on the local runtime, Ctrl-C stops"))
+    add_runtime_options(up)
+    up.add_argument("--dev-python", action="store_true",
+                    help="components use this tool's Python and packages instead of installing their own venv")
+    up.add_argument("--repo-root", type=Path, default=None)
+    up.add_argument("--exit-after-deploy", action="store_true", help=argparse.SUPPRESS)
+    up.set_defaults(func=cmd_up)
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--thing-name", default=None, help="the IoT thing name (default: the host name)")
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
+    parser.add_argument("--secrets-file", type=Path, help="local secret store (JSON, mode 0600)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for every component")
+    parser.add_argument("--validation-timeout", type=float, default=60.0,
+                        help="seconds a component may take to validate a configuration change")
+
+
+def layout_of(args: argparse.Namespace) -> RuntimeLayout:
+    return RuntimeLayout((args.root or default_root()).resolve())
+
+
+def _env_pairs(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CommandError(f"--env expects KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+def build_runtime(args: argparse.Namespace, extra_env: dict[str, str] | None = None) -> Any:
+    from edgewatch.local.runtime import LocalRuntime
+
+    env = _env_pairs(args.env)
+    env.update(extra_env or {})
+    return LocalRuntime(layout_of(args).root, args.thing_name or default_thing_name(), region=args.region,
+                        secrets_file=args.secrets_file, validation_timeout_s=args.validation_timeout, extra_env=env)
+
+
+def setup_runtime_logging(layout: RuntimeLayout, verbose: bool = False) -> None:
+    layout.logs().mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    file_handler = logging.FileHandler(layout.runtime_log())
+    file_handler.setFormatter(fmt)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(fmt)
+    console.setLevel(logging.INFO if verbose else logging.WARNING)
+    root = logging.getLogger()
+    for handler in list(root.handlers):  # replace the CLI's default console handler
+        root.removeHandler(handler)
+    root.setLevel(logging.INFO)
+    root.addHandler(file_handler)
+    root.addHandler(console)
+
+
+# -- runtime lifetime
+def cmd_start(args: argparse.Namespace) -> int:
+    layout = layout_of(args)
+    if running_pid(layout) is not None:
+        raise CommandError(f"a runtime already runs under {layout.root} (pid {running_pid(layout)})")
+    if args.detach:
+        return _start_detached(args, layout)
+    from edgewatch.local.runtime_main import serve
+
+    setup_runtime_logging(layout, verbose=True)
+    runtime = build_runtime(args)
+    out(f"EdgeWatch local runtime under {layout.root}, thing {runtime.thing_name}; Ctrl-C stops it")
+    event_loop.run(serve(runtime))
+    return 0
+
+
+def _start_detached(args: argparse.Namespace, layout: RuntimeLayout) -> int:
+    command = [sys.executable, "-m", "edgewatch.cli", "local", "start", "--root", str(layout.root),
+               "--thing-name", args.thing_name or default_thing_name(), "--region", args.region,
+               "--validation-timeout", str(args.validation_timeout)]
+    if args.secrets_file:
+        command += ["--secrets-file", str(args.secrets_file)]
+    for pair in args.env:
+        command += ["--env", pair]
+    layout.logs().mkdir(parents=True, exist_ok=True)
+    with open(layout.logs() / "runtime.out", "ab") as output:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+                                   start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise CommandError(f"the runtime exited with code {process.returncode}; see {layout.logs()}")
+        if running_pid(layout) == process.pid and layout.cli_token_file().exists():
+            out(f"runtime started (pid {process.pid}) under {layout.root}")
+            out(f"  logs: {layout.logs()}")
+            return 0
+        time.sleep(0.1)
+    process.terminate()
+    raise CommandError("the runtime did not become ready within 60 s")
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    layout = layout_of(args)
+    pid = running_pid(layout)
+    if pid is None:
+        out(f"no runtime runs under {layout.root}")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            out(f"runtime (pid {pid}) stopped")
+            return 0
+        time.sleep(0.1)
+    raise CommandError(f"the runtime (pid {pid}) did not stop within {args.timeout:g} s")
+
+
+# -- talking to a running runtime over IPC, as greengrass-cli does
+@contextlib.contextmanager
+def cli_client(layout: RuntimeLayout) -> Iterator[Any]:
+    from edgewatch.local.testing import connect_client
+
+    if running_pid(layout) is None or not layout.cli_token_file().exists():
+        raise CommandError(f"no runtime runs under {layout.root}; start one with "
+                           f"`edgewatch local start --root {layout.root}`")
+    info = json.loads(layout.runtime_file().read_text())
+    client = connect_client(info["socketPath"], layout.cli_token_file().read_text().strip())
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def parse_update_config(value: str | None) -> dict[str, Any]:
+    if not value:
+        return {}
+    text = Path(value[1:]).read_text() if value.startswith("@") else value
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"--update-config is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise CommandError('--update-config must be an object: {"Name": {"MERGE": {...}, "RESET": [...]}}')
+    return document
+
+
+def parse_merges(pairs: list[str]) -> dict[str, str]:
+    merges = {}
+    for pair in pairs:
+        name, sep, version = pair.partition("=")
+        if not sep or not name or not version:
+            raise CommandError(f"--merge expects NAME=VERSION, got {pair!r}")
+        merges[name] = version
+    return merges
+
+
+def cmd_deployment_create(args: argparse.Namespace) -> int:
+    from awsiot.greengrasscoreipc.model import InvalidArgumentsError
+
+    layout = layout_of(args)
+    merges = parse_merges(args.merge)
+    updates = parse_update_config(args.update_config)
+    if not merges and not args.remove and not updates:
+        raise CommandError("nothing to deploy: give --merge, --remove or --update-config")
+    with cli_client(layout) as client:
+        try:
+            response = client.create_local_deployment(
+                root_component_versions_to_add=merges, root_components_to_remove=args.remove,
+                component_to_configuration=updates,
+                recipe_directory_path=str(args.recipe_dir.resolve()) if args.recipe_dir else None,
+                artifacts_directory_path=str(args.artifact_dir.resolve()) if args.artifact_dir else None)
+        except InvalidArgumentsError as exc:
+            raise CommandError(exc.message) from None
+        deployment_id = response.deployment_id
+        out(f"Local deployment submitted! Deployment Id: {deployment_id}")
+        if not args.wait:
+            return 0
+        return _wait_for(client, deployment_id, args.timeout)
+
+
+def _wait_for(client: Any, deployment_id: str, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        deployment = client.get_local_deployment_status(deployment_id=deployment_id).deployment
+        if deployment.status != last:
+            out(f"  {deployment.status}")
+            last = deployment.status
+        if deployment.status in TERMINAL:
+            break
+        if time.monotonic() > deadline:
+            raise CommandError(f"deployment {deployment_id} still {deployment.status} after {timeout:g} s")
+        time.sleep(0.2)
+    details = deployment.deployment_status_details
+    if deployment.status != "SUCCEEDED":
+        cause = details.deployment_failure_cause if details else ""
+        out(f"Deployment {deployment_id} FAILED: {cause}")
+        return 1
+    out(f"Deployment {deployment_id} SUCCEEDED")
+    return 0
+
+
+def _describe_deployment(deployment: Any) -> str:
+    details = deployment.deployment_status_details
+    text = f"{deployment.deployment_id}: {deployment.status} (created {deployment.created_on})"
+    if details is not None and details.deployment_failure_cause:
+        text += f"\n  cause: {details.deployment_failure_cause}"
+        text += f"\n  error types: {', '.join(details.deployment_error_types or [])}"
+    return text
+
+
+def cmd_deployment_status(args: argparse.Namespace) -> int:
+    with cli_client(layout_of(args)) as client:
+        deployment_id = args.deployment_id
+        if deployment_id is None:
+            deployments = client.list_local_deployments().local_deployments or []
+            if not deployments:
+                raise CommandError("no deployments yet")
+            deployment_id = deployments[-1].deployment_id
+        out(_describe_deployment(client.get_local_deployment_status(deployment_id=deployment_id).deployment))
+    return 0
+
+
+def cmd_deployment_list(args: argparse.Namespace) -> int:
+    with cli_client(layout_of(args)) as client:
+        for deployment in client.list_local_deployments().local_deployments or []:
+            out(_describe_deployment(deployment))
+    return 0
+
+
+def cmd_component_list(args: argparse.Namespace) -> int:
+    with cli_client(layout_of(args)) as client:
+        for component in client.list_components().components or []:
+            out(f"{component.component_name} {component.version} {component.state}")
+    return 0
+
+
+def cmd_component_action(args: argparse.Namespace) -> int:
+    from awsiot.greengrasscoreipc.model import ResourceNotFoundError
+
+    with cli_client(layout_of(args)) as client:
+        try:
+            if args.action == "restart":
+                response = client.restart_component(component_name=args.name)
+                out(f"{args.name}: restart {response.restart_status}")
+            else:
+                response = client.stop_component(component_name=args.name)
+                out(f"{args.name}: stop {response.stop_status}")
+        except ResourceNotFoundError:
+            raise CommandError(f"{args.name} is not deployed") from None
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    layout = layout_of(args)
+    path = layout.runtime_log() if args.name == "runtime" else layout.component_log(args.name)
+    if not path.exists():
+        raise CommandError(f"no log at {path}")
+    with path.open(errors="replace") as handle:
+        lines = handle.readlines()
+        sys.stdout.writelines(lines[-args.lines:])
+        sys.stdout.flush()
+        while args.follow:
+            line = handle.readline()
+            if line:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            else:
+                time.sleep(0.25)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from edgewatch.local.up import run_up
+
+    return run_up(args)

@@ -1,0 +1,486 @@
+"""The local Greengrass runtime: IPC services plus components run from recipes, with deployments.
+
+One place wires it: `LocalRuntime`. Deployments are applied one at a time; a failed one is rolled
+back (components it changed get their previous version and configuration back, others are left
+alone). What is deployed and each component's configuration survive a restart of the runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets as token_source
+import shutil
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgewatch.local.artifact_store import stage_artifacts
+from edgewatch.local.component_log import ComponentLog
+from edgewatch.local.component_runner import HEALTHY, SETTLED, ComponentRunner, RunSpec, State
+from edgewatch.local.deployment_plan import (
+    ConfigUpdate,
+    DeploymentError,
+    RecipeIndex,
+    dependency_order,
+    new_configuration,
+    resolve_versions,
+)
+from edgewatch.local.ipc_services import IpcServices
+from edgewatch.local.layout import RuntimeLayout
+from edgewatch.recipe import (
+    ComponentPaths,
+    InterpolationContext,
+    InterpolationError,
+    Recipe,
+    RecipeError,
+    current_platform,
+    interpolate_lifecycle,
+    load_recipe,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_KEPT_DEPLOYMENTS = 50
+
+
+@dataclass
+class DeploymentRequest:
+    recipe_dir: Path | None = None
+    artifact_dir: Path | None = None
+    merge: dict[str, str] = field(default_factory=dict)
+    remove: list[str] = field(default_factory=list)
+    config_updates: dict[str, ConfigUpdate] = field(default_factory=dict)
+
+
+@dataclass
+class DeploymentRecord:
+    deployment_id: str
+    created: float
+    status: str = "QUEUED"  # QUEUED, IN_PROGRESS, SUCCEEDED, FAILED
+    detailed_status: str = ""
+    reason: str = ""
+    error_types: list[str] = field(default_factory=list)
+    request: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "deploymentId": self.deployment_id,
+            "createdOn": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created)),
+            "status": self.status,
+            "detailedStatus": self.detailed_status,
+            "reason": self.reason,
+            "errorTypes": self.error_types,
+            "request": self.request,
+        }
+
+
+@dataclass
+class Deployed:
+    """One component version as deployed: its recipe, configuration and interpolated run spec."""
+
+    name: str
+    version: str
+    recipe: Recipe
+    recipe_path: Path
+    root: bool
+    config: dict[str, Any]
+    spec: RunSpec
+    svcuid: str
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        root: Path,
+        thing_name: str,
+        *,
+        region: str = "us-east-1",
+        secrets_file: Path | None = None,
+        validation_timeout_s: float = 60.0,
+        restart_delay_s: float = 1.0,
+        kill_grace_s: float = 5.0,
+        platform: Mapping[str, str] | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.layout = RuntimeLayout(Path(root).resolve())
+        self.thing_name = thing_name
+        self.region = region
+        self.validation_timeout_s = validation_timeout_s
+        self.restart_delay_s = restart_delay_s
+        self.kill_grace_s = kill_grace_s
+        self.platform = dict(platform or current_platform())
+        self.extra_env = dict(extra_env or {})
+        self.services = IpcServices(self.layout.socket_path, self.layout.root, thing_name, secrets_file)
+        self.services.state_listeners.append(self._on_reported_state)
+        self.deployed: dict[str, Deployed] = {}
+        self.runners: dict[str, ComponentRunner] = {}
+        self.deployments: dict[str, DeploymentRecord] = {}
+        self._deploy_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- start / stop
+    async def start(self) -> None:
+        for folder in (self.layout.logs(), self.layout.state(), self.layout.recipes()):
+            folder.mkdir(parents=True, exist_ok=True)
+        Path(self.layout.socket_path).parent.mkdir(parents=True, exist_ok=True)
+        await self.services.start()
+        self._load_deployment_history()
+        await self._restore()
+
+    async def stop(self) -> None:
+        """Stop every component (Shutdown steps run), dependents first, then the IPC server."""
+        order = dependency_order(self.runners, {n: d.recipe.dependencies for n, d in self.deployed.items()})
+        for name in reversed(order):
+            await self._stop_runner(name)
+        for task in list(self._tasks):
+            task.cancel()
+        await self.services.stop()
+
+    # -- deployments
+    def submit(self, request: DeploymentRequest) -> DeploymentRecord:
+        """Queue a deployment; it runs in the background. Returns its record (status QUEUED)."""
+        record = DeploymentRecord(str(uuid.uuid4()), time.time(), request=_describe(request))
+        self.deployments[record.deployment_id] = record
+        self._save_deployment(record)
+        task = asyncio.create_task(self.deploy(request, record))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return record
+
+    async def deploy(self, request: DeploymentRequest, record: DeploymentRecord | None = None) -> DeploymentRecord:
+        if record is None:
+            record = DeploymentRecord(str(uuid.uuid4()), time.time(), request=_describe(request))
+            self.deployments[record.deployment_id] = record
+        async with self._deploy_lock:
+            record.status = "IN_PROGRESS"
+            self._save_deployment(record)
+            log.info("deployment %s started: %s", record.deployment_id, record.request)
+            try:
+                await self._apply(request, record)
+            except DeploymentError as exc:
+                record.status = "FAILED"
+                record.reason = str(exc)
+                record.error_types = [exc.error_type]
+                record.detailed_status = getattr(exc, "detailed_status", "FAILED_ROLLBACK_COMPLETE")
+                log.error("deployment %s failed: %s", record.deployment_id, exc)
+            except Exception as exc:  # a bug must fail the deployment, not kill the runtime
+                log.exception("deployment %s failed unexpectedly", record.deployment_id)
+                record.status, record.reason, record.error_types = "FAILED", f"internal error: {exc}", ["INTERNAL"]
+                record.detailed_status = "FAILED_NO_STATE_CHANGE"
+            else:
+                record.status, record.detailed_status = "SUCCEEDED", "SUCCESSFUL"
+                log.info("deployment %s succeeded", record.deployment_id)
+            self._save_deployment(record)
+        return record
+
+    async def _apply(self, request: DeploymentRequest, record: DeploymentRecord) -> None:
+        old = dict(self.deployed)
+        roots = {name: d.version for name, d in old.items() if d.root}
+        for name in request.remove:
+            if name not in roots:
+                raise _no_change(f"cannot remove {name}: it is not deployed", "REQUEST_ERROR")
+            del roots[name]
+        roots.update(request.merge)
+        index = RecipeIndex([p for p in (request.recipe_dir, self.layout.recipes()) if p is not None])
+        recipes: dict[tuple[str, str], tuple[Recipe, Path]] = {}
+
+        def recipe_of(name: str, version: str) -> tuple[Recipe, Path]:
+            if (name, version) not in recipes:
+                path = index.path(name, version)
+                if path is None:
+                    raise _no_change(f"no recipe for {name}-{version}", "RECIPE_NOT_FOUND")
+                try:
+                    recipes[(name, version)] = (load_recipe(path), path)
+                except RecipeError as exc:
+                    raise _no_change(str(exc), "RECIPE_ERROR") from None
+            return recipes[(name, version)]
+
+        def dependencies_of(name: str, version: str) -> dict[str, str]:
+            recipe, _ = recipe_of(name, version)
+            return {dep: d.version_requirement for dep, d in recipe.dependencies.items()}
+
+        try:
+            versions = resolve_versions(roots, index, dependencies_of, {n: d.version for n, d in old.items()})
+        except DeploymentError as exc:
+            raise _no_change(str(exc), exc.error_type) from None
+        unknown = set(request.config_updates) - set(versions)
+        if unknown:
+            raise _no_change(f"--update-config names components that are not deployed: {sorted(unknown)}",
+                             "REQUEST_ERROR")
+
+        configs: dict[str, dict[str, Any]] = {}
+        for name, version in versions.items():
+            recipe, _ = recipe_of(name, version)
+            existing = self.services.configuration.get(name) if self.services.configuration.has(name) else None
+            configs[name] = new_configuration(recipe.default_configuration, existing,
+                                              request.config_updates.get(name))
+        targets: dict[str, Deployed] = {}
+        for name, version in versions.items():
+            recipe, path = recipe_of(name, version)
+            try:
+                selected = recipe.select(self.platform)
+            except RecipeError as exc:
+                raise _no_change(str(exc), "RECIPE_ERROR") from None
+            if name not in old or old[name].version != version or request.artifact_dir is not None:
+                try:
+                    stage_artifacts(self.layout, name, version, selected.artifacts, request.artifact_dir)
+                except OSError as exc:
+                    raise _no_change(f"cannot stage artifacts of {name}-{version}: {exc}", "ARTIFACT_ERROR") from None
+            svcuid = old[name].svcuid if name in old else token_source.token_urlsafe(24)
+            spec = self._run_spec(name, version, recipe, configs, svcuid, selected.lifecycle, versions)
+            targets[name] = Deployed(name, version, recipe, path, name in roots, configs[name], spec, svcuid)
+
+        start, restart, reconfigure = [], [], []
+        for name, target in targets.items():
+            if name not in old or name not in self.runners:
+                start.append(name)
+            elif old[name].version != target.version or old[name].spec != target.spec:
+                restart.append(name)
+            elif old[name].config != target.config:
+                reconfigure.append(name)
+        removed = [name for name in old if name not in targets]
+        log.info("deployment %s: start %s, restart %s, reconfigure %s, remove %s",
+                 record.deployment_id, start, restart, reconfigure, removed)
+
+        for name in reconfigure + restart:
+            result = await self.services.configuration.validate(
+                name, targets[name].config, record.deployment_id, self.validation_timeout_s)
+            if not result.accepted:
+                raise _no_change(f"{name} rejected the configuration: {result.message}",
+                                 "COMPONENT_CONFIGURATION_REJECTED")
+
+        changed = start + restart + reconfigure + removed
+        previous_configs = {n: self.services.configuration.get(n) for n in changed
+                            if self.services.configuration.has(n)}
+        try:
+            await self._switch(old, targets, start, restart, reconfigure, removed)
+        except DeploymentError:
+            await self._roll_back(old, targets, start, restart, removed, previous_configs)
+            raise
+        self.deployed = targets
+        self._save_deployed()
+
+    async def _switch(self, old: dict[str, Deployed], targets: dict[str, Deployed], start: list[str],
+                      restart: list[str], reconfigure: list[str], removed: list[str]) -> None:
+        old_deps = {n: d.recipe.dependencies for n, d in old.items()}
+        for name in reversed(dependency_order(restart + removed, old_deps)):
+            await self._stop_runner(name)
+        for name in removed:
+            self.services.remove_component(name)
+            self.services.configuration.remove(name)
+        for name in start + restart + reconfigure:
+            target = targets[name]
+            self._copy_recipe(target)
+            self.services.add_component(name, target.config.get("accessControl"), None, target.svcuid)
+            self.services.configuration.set(name, target.config)
+        await self._start_in_order(targets, start + restart)
+
+    async def _start_in_order(self, targets: dict[str, Deployed], names: list[str]) -> None:
+        deps = {n: d.recipe.dependencies for n, d in targets.items()}
+        for name in dependency_order(names, deps):
+            for dep, dependency in targets[name].recipe.dependencies.items():
+                runner = self.runners.get(dep)
+                if dependency.dependency_type == "HARD" and runner is not None:
+                    state = await runner.wait_for(SETTLED, self._settle_timeout(targets[dep]))
+                    if state not in HEALTHY:
+                        raise DeploymentError(f"{name} not started: its HARD dependency {dep} is {state}"
+                                              f"{': ' + runner.last_error if runner.last_error else ''}")
+            self._start_runner(targets[name])
+        for name in names:
+            runner = self.runners[name]
+            state = await runner.wait_for(SETTLED, self._settle_timeout(targets[name]))
+            if state not in HEALTHY:
+                reason = runner.last_error or f"did not reach RUNNING or FINISHED (state {state})"
+                raise DeploymentError(f"{name}-{targets[name].version} is {state}: {reason}", "COMPONENT_ERROR")
+
+    async def _roll_back(self, old: dict[str, Deployed], targets: dict[str, Deployed], start: list[str],
+                         restart: list[str], removed: list[str], previous_configs: dict[str, Any]) -> None:
+        log.warning("rolling back: stopping %s, restoring %s", start + restart, restart + removed)
+        deps = {n: d.recipe.dependencies for n, d in targets.items()}
+        for name in reversed(dependency_order(start + restart, deps)):
+            await self._stop_runner(name)
+        for name in start:
+            if name not in old:
+                self.services.remove_component(name)
+                self.services.configuration.remove(name)
+        for name, config in previous_configs.items():
+            self.services.configuration.set(name, config)
+        for name in restart + removed:
+            previous = old[name]
+            self.services.add_component(name, previous.config.get("accessControl"), None, previous.svcuid)
+        self.deployed = old
+        try:
+            await self._start_in_order(old, restart + removed)
+        except DeploymentError as exc:
+            log.error("rollback could not restore every component: %s", exc)
+
+    def _settle_timeout(self, target: Deployed) -> float:
+        lifecycle = target.spec.lifecycle
+        total = 30.0
+        for step in (lifecycle.install, lifecycle.startup):
+            if step is not None and step.timeout is not None:
+                total += step.timeout
+        return total
+
+    # -- components
+    def _run_spec(self, name: str, version: str, recipe: Recipe, configs: Mapping[str, Any], svcuid: str,
+                  lifecycle: Any, versions: Mapping[str, str]) -> RunSpec:
+        def paths(component: str, component_version: str) -> ComponentPaths:
+            return ComponentPaths(str(self.layout.artifacts(component, component_version)),
+                                  str(self.layout.unarchived(component, component_version)),
+                                  str(self.layout.work(component)))
+
+        related = {name: version}
+        related.update({dep: versions[dep] for dep in recipe.dependencies if dep in versions})
+        ctx = InterpolationContext(
+            component=name,
+            kernel_root=str(self.layout.root),
+            thing_name=self.thing_name,
+            paths={n: paths(n, v) for n, v in related.items()},
+            configuration={n: configs[n] for n in related if n in configs},
+            dependencies=frozenset(recipe.dependencies),
+        )
+        try:
+            interpolated = interpolate_lifecycle(lifecycle, ctx)
+        except InterpolationError as exc:
+            raise _no_change(str(exc), "RECIPE_INTERPOLATION_ERROR") from None
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env.update({
+            "SVCUID": svcuid,
+            "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT": self.layout.socket_path,
+            "AWS_IOT_THING_NAME": self.thing_name,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "GG_ROOT_CA_PATH": str(self.layout.root / "rootCA.pem"),
+        })
+        return RunSpec(name, version, interpolated, self.layout.work(name), env)
+
+    def _start_runner(self, target: Deployed) -> None:
+        self.layout.work(target.name).mkdir(parents=True, exist_ok=True)
+        runner = ComponentRunner(target.spec, ComponentLog(self.layout.component_log(target.name), target.name),
+                                 restart_delay_s=self.restart_delay_s, kill_grace_s=self.kill_grace_s)
+        self.runners[target.name] = runner
+        runner.start()
+
+    async def _stop_runner(self, name: str) -> None:
+        runner = self.runners.pop(name, None)
+        if runner is not None:
+            await runner.stop()
+
+    async def restart_component(self, name: str) -> None:
+        if name not in self.deployed:
+            raise KeyError(name)
+        await self._stop_runner(name)
+        self._start_runner(self.deployed[name])
+
+    async def stop_component(self, name: str) -> None:
+        if name not in self.deployed:
+            raise KeyError(name)
+        runner = self.runners.get(name)
+        if runner is not None:
+            await runner.stop()
+
+    def component_state(self, name: str) -> str:
+        runner = self.runners.get(name)
+        return str(runner.state) if runner is not None else str(State.NEW)
+
+    def _on_reported_state(self, name: str, state: str) -> None:
+        runner = self.runners.get(name)
+        if runner is not None:
+            runner.report(state)
+
+    # -- persistence
+    def _copy_recipe(self, target: Deployed) -> None:
+        stored = self.layout.recipes() / f"{target.name}-{target.version}{target.recipe_path.suffix}"
+        if target.recipe_path.resolve() != stored.resolve():
+            shutil.copyfile(target.recipe_path, stored)
+        target.recipe_path = stored
+
+    def _save_deployed(self) -> None:
+        state = [{"name": d.name, "version": d.version, "recipe": str(d.recipe_path), "root": d.root}
+                 for d in self.deployed.values()]
+        _write_json(self.layout.state() / "deployed.json", state)
+
+    async def _restore(self) -> None:
+        """After a restart: bring back what was deployed, with its stored configuration."""
+        path = self.layout.state() / "deployed.json"
+        if not path.exists():
+            return
+        entries = json.loads(path.read_text())
+        targets: dict[str, Deployed] = {}
+        configs: dict[str, Any] = {}
+        loaded = []
+        for entry in entries:
+            recipe = load_recipe(entry["recipe"])
+            configs[entry["name"]] = (self.services.configuration.get(entry["name"])
+                                      or dict(recipe.default_configuration))
+            loaded.append((entry, recipe))
+        for entry, recipe in loaded:
+            name, version = entry["name"], entry["version"]
+            svcuid = token_source.token_urlsafe(24)
+            versions = {e["name"]: e["version"] for e, _ in loaded}
+            spec = self._run_spec(name, version, recipe, configs, svcuid, recipe.select(self.platform).lifecycle,
+                                  versions)
+            targets[name] = Deployed(name, version, recipe, Path(entry["recipe"]), entry["root"], configs[name],
+                                     spec, svcuid)
+            self.services.add_component(name, configs[name].get("accessControl"), None, svcuid)
+            if not self.services.configuration.has(name):
+                self.services.configuration.set(name, configs[name])
+        self.deployed = targets
+        log.info("restoring %d deployed component(s)", len(targets))
+        with contextlib.suppress(DeploymentError):
+            await self._start_in_order(targets, list(targets))
+
+    def _save_deployment(self, record: DeploymentRecord) -> None:
+        folder = self.layout.state() / "deployments"
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_json(folder / f"{record.deployment_id}.json", record.to_json())
+        records = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for stale in records[:-MAX_KEPT_DEPLOYMENTS]:
+            stale.unlink(missing_ok=True)
+
+    def _load_deployment_history(self) -> None:
+        folder = self.layout.state() / "deployments"
+        for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+            try:
+                data = json.loads(path.read_text())
+            except ValueError:
+                continue
+            created = time.mktime(time.strptime(data["createdOn"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+            status = data["status"] if data["status"] in ("SUCCEEDED", "FAILED") else "FAILED"
+            reason = data.get("reason") or ("" if status == "SUCCEEDED" else "the runtime stopped during it")
+            self.deployments[data["deploymentId"]] = DeploymentRecord(
+                data["deploymentId"], created, status, data.get("detailedStatus", ""), reason,
+                data.get("errorTypes", []), data.get("request", {}))
+
+
+def _no_change(message: str, error_type: str) -> DeploymentError:
+    error = DeploymentError(message, error_type)
+    error.detailed_status = "FAILED_NO_STATE_CHANGE"  # type: ignore[attr-defined]
+    return error
+
+
+def _describe(request: DeploymentRequest) -> dict[str, Any]:
+    return {
+        "recipeDir": str(request.recipe_dir) if request.recipe_dir else None,
+        "artifactDir": str(request.artifact_dir) if request.artifact_dir else None,
+        "merge": dict(request.merge),
+        "remove": list(request.remove),
+        "updateConfig": {
+            n: {"MERGE": dict(u.merge), "RESET": list(u.reset)} for n, u in request.config_updates.items()
+        },
+    }
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
