@@ -188,3 +188,53 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+class RuntimeThread:
+    """A LocalRuntime (recipes, lifecycles, deployments) on its own loop in a background thread."""
+
+    def __init__(self, runtime_factory: Callable[[], Any]) -> None:
+        self._loop = event_loop.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="local-runtime", daemon=True)
+        self._factory = runtime_factory
+        self.runtime: Any = None
+
+    def __enter__(self) -> RuntimeThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> RuntimeThread:
+        self._thread.start()
+
+        async def create() -> Any:
+            runtime = self._factory()
+            await runtime.start()
+            return runtime
+
+        self.runtime = self.run(create(), timeout=120)
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            if self.runtime is not None:
+                self.run(self.runtime.stop(), timeout=120)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        self._loop.close()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        async def invoke() -> T:
+            return fn(*args)
+
+        return self.run(invoke())
+
+    def deploy(self, request: Any) -> Any:
+        return self.run(self.runtime.deploy(request), timeout=180)
+
+    def state(self, name: str) -> str:
+        return self.call(self.runtime.component_state, name)
