@@ -1,0 +1,106 @@
+"""`edgewatch deploy`: render a deployment document and create the deployment for a thing group."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from edgewatch.cloud import versions
+from edgewatch.cloud.aws import ClientFactory, partition_of
+from edgewatch.cloud.deployment_doc import (
+    Override,
+    api_request,
+    load_document,
+    render_deployment,
+    target_kind,
+)
+from edgewatch.cloud.errors import CloudError, client_error_code
+from edgewatch.cloud.publish import component_arn, published_versions
+
+logger = logging.getLogger(__name__)
+
+
+def placeholder_values(region: str, account: str, thing_group: str | None, thing_name: str | None) -> dict[str, str]:
+    values = {"AWS_REGION": region, "AWS_ACCOUNT_ID": account}
+    if thing_group:
+        values["THING_GROUP"] = thing_group
+    if thing_name:
+        values["THING_NAME"] = thing_name
+    return values
+
+
+def latest_published(clients: ClientFactory, account: str, names: Iterable[str]) -> dict[str, str]:
+    """Each component's highest published version; a component never published is an error."""
+    region = clients.region
+    found: dict[str, str] = {}
+    for name in names:
+        top = versions.latest(published_versions(clients, component_arn(partition_of(region), region, account, name)))
+        if top is None:
+            raise CloudError(f"{name} is not published in {region}; run `edgewatch publish` first")
+        found[name] = top
+    return found
+
+
+def plan(
+    template_path: Path,
+    *,
+    region: str,
+    account: str,
+    thing_group: str | None,
+    thing_name: str | None,
+    versions_by_name: Mapping[str, str],
+    overrides: Iterable[Override],
+) -> dict[str, Any]:
+    """The CreateDeployment request (validated), without calling anything."""
+    template = load_document(template_path)
+    values = placeholder_values(region, account, thing_group, thing_name)
+    return render_deployment(template, values, versions_by_name, overrides)
+
+
+def dry_run_requests(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The exact requests `deploy` makes, in order, as {"service","operation","params"} objects.
+
+    A dry run calls nothing, so it cannot know whether the thing group exists: CreateThingGroup is
+    always listed for a thing-group target. Replaying it is safe: IoT answers an existing group
+    created with the same properties with success (it is idempotent).
+    """
+    requests = []
+    kind, name = target_kind(params["targetArn"])
+    if kind == "thinggroup":
+        requests.append(api_request("iot", "CreateThingGroup", {"thingGroupName": name}))
+    requests.append(api_request("greengrassv2", "CreateDeployment", params))
+    return requests
+
+
+def ensure_thing_group(clients: ClientFactory, name: str) -> bool:
+    """Create the thing group if missing; True when created."""
+    iot = clients.client("iot")
+    try:
+        iot.describe_thing_group(thingGroupName=name)
+        return False
+    except ClientError as exc:
+        if client_error_code(exc) != "ResourceNotFoundException":
+            raise
+    try:
+        iot.create_thing_group(thingGroupName=name)
+    except ClientError as exc:
+        if client_error_code(exc) != "ResourceAlreadyExistsException":  # created concurrently
+            raise
+        return False
+    logger.info("created thing group %s", name)
+    return True
+
+
+def create_deployment(clients: ClientFactory, params: dict[str, Any]) -> str:
+    """Ensure the target group exists, then CreateDeployment; returns the deployment ID."""
+    kind, name = target_kind(params["targetArn"])
+    if kind == "thinggroup":
+        ensure_thing_group(clients, name)
+    response = clients.client("greengrassv2").create_deployment(**params)
+    deployment_id = str(response["deploymentId"])
+    logger.info("created deployment %s for %s %s", deployment_id, kind, name)
+    return deployment_id

@@ -1,0 +1,118 @@
+"""A policy linter in the spirit of Device Defender's overly-permissive-policy audit.
+
+Rejects: wildcard actions (`*`, `iot:*`, `s3:*`...), `NotAction`/`NotResource` allows, `*`
+resources (except for the few actions AWS only authorizes on `*`), whole-service resources
+(`arn:aws:iot:*:*:*`), and any MQTT topic, topic filter, client ID or shadow a device could use to
+reach another device's data, i.e. one not scoped by `${iot:Connection.Thing.ThingName}`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+THING_VAR = "${iot:Connection.Thing.ThingName}"
+# Actions that have no resource-level permissions in IAM: "*" is the only resource that works.
+NO_RESOURCE_LEVEL_ACTIONS = frozenset(
+    {
+        "sts:getcalleridentity",
+        "iot:describeendpoint",
+        "iot:createkeysandcertificate",
+        "iot:createcertificatefromcsr",
+    }
+)
+# Reserved fleet-provisioning topics: AWS answers only the connection that asked.
+PROVISIONING_TOPIC = re.compile(
+    r"^\$aws/(certificates/create(-from-csr)?/(json|cbor)(/accepted|/rejected)?"
+    r"|provisioning-templates/[^/*+#]+/provision/(json|cbor)(/accepted|/rejected)?)$"
+)
+_IOT_ARN = re.compile(r"^arn:[^:]+:iot:[^:]*:[^:]*:(?P<type>[a-z]+)/(?P<rest>.*)$")
+_SHADOW_ACTIONS = {
+    "iot:getthingshadow",
+    "iot:updatethingshadow",
+    "iot:deletethingshadow",
+    "iot:listnamedshadowsforthing",
+}
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _scoped_to_own_thing(path: str) -> bool:
+    """True when a segment is exactly the thing variable and no wildcard comes before it."""
+    segments = path.split("/")
+    for seg in segments:
+        if seg == THING_VAR:
+            return True
+        if any(ch in seg for ch in "*+#?"):
+            return False
+    return False
+
+
+def _check_iot_resource(resource: str, actions: set[str], allow_any_client: bool) -> str | None:
+    match = _IOT_ARN.match(resource)
+    if not match:
+        return None
+    kind, rest = match["type"], match["rest"]
+    if kind in ("topic", "topicfilter"):
+        if PROVISIONING_TOPIC.match(rest):
+            return None
+        if not _scoped_to_own_thing(rest):
+            return f"{kind} {rest!r} is not scoped to {THING_VAR}: a device could reach another device's data"
+    elif kind == "client":
+        if allow_any_client and rest == "*":
+            return None
+        if rest not in (THING_VAR, f"{THING_VAR}#*"):
+            return f"client {rest!r}: a device may only connect as its own thing name"
+    elif kind == "thing" and actions & _SHADOW_ACTIONS and rest != THING_VAR:
+        return f"thing {rest!r}: shadow access must be limited to {THING_VAR}"
+    return None
+
+
+def lint_policy(doc: dict[str, Any], *, allow_any_client: bool = False) -> list[str]:
+    """Problems with a policy document (empty when it passes).
+
+    `allow_any_client` is for the fleet-provisioning claim policy only: a claim certificate has no
+    thing, so it cannot be tied to a client ID, and it may use nothing but provisioning topics.
+    """
+    problems: list[str] = []
+    statements = _as_list(doc.get("Statement"))
+    if not statements:
+        problems.append("policy has no statements")
+    for index, st in enumerate(statements):
+        where = f"statement {st.get('Sid') or index}"
+        if st.get("Effect") != "Allow":
+            continue
+        if "NotAction" in st or "NotResource" in st:
+            problems.append(f"{where}: NotAction/NotResource in an Allow grants more than it names")
+        actions = [str(a) for a in _as_list(st.get("Action"))]
+        lowered = {a.lower() for a in actions}
+        for action in actions:
+            if action == "*" or action.endswith(":*"):
+                problems.append(f"{where}: wildcard action {action!r}")
+        if "Principal" in st:
+            continue  # trust policies: the principal, not a resource, is what they grant
+        resources = [str(r) for r in _as_list(st.get("Resource"))]
+        if not resources:
+            problems.append(f"{where}: no Resource")
+        for resource in resources:
+            if resource == "*":
+                if not lowered <= NO_RESOURCE_LEVEL_ACTIONS:
+                    problems.append(f"{where}: '*' resource for {sorted(lowered - NO_RESOURCE_LEVEL_ACTIONS)}")
+                continue
+            if re.fullmatch(r"arn:[^:]+:[^:]+:[^:]*:[^:]*:\*", resource) or resource.endswith(":::*"):
+                problems.append(f"{where}: {resource!r} covers every resource of the service")
+                continue
+            problem = _check_iot_resource(resource, lowered, allow_any_client)
+            if problem:
+                problems.append(f"{where}: {problem}")
+    return problems
+
+
+def lint_all(docs: Iterable[tuple[str, dict[str, Any], bool]]) -> list[str]:
+    """Lint (name, document, allow_any_client) triples; problems are prefixed with the name."""
+    return [f"{name}: {p}" for name, doc, any_client in docs for p in lint_policy(doc, allow_any_client=any_client)]
