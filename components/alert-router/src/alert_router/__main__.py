@@ -1,0 +1,126 @@
+"""Entry point (`python -m alert_router`): the one place that wires the router together."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from alert_router.config import RouterConfig, parse_config, validity_reason
+from alert_router.core import RouterCore
+from alert_router.delivery import Deliverer, RetryPolicy
+from alert_router.ipc_adapter import RouterIpc
+from alert_router.outbox import Outbox
+from alert_router.secrets import Redactor, SecretSource
+from alert_router.service import RouterService
+from alert_router.wiring import IntegrationFactory, silence_book
+from edgewatch_shared.config_values import ConfigValueError
+
+logger = logging.getLogger("alert_router")
+
+OUTBOX_FILE = "alert-router.sqlite"
+HEALTH_FILE = "alert-router-health.json"
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=os.environ.get("EDGEWATCH_LOG_LEVEL", "INFO"),
+        stream=sys.stdout,  # the nucleus captures stdout into the component log
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    thing = os.environ.get("AWS_IOT_THING_NAME", "unknown-thing")
+    work_path = Path(os.environ.get("EDGEWATCH_WORK_PATH", os.getcwd()))
+    redactor = Redactor()
+    ipc = RouterIpc()
+    holder: dict[str, RouterService] = {}
+
+    def refresh_config() -> None:
+        try:
+            raw = ipc.get_configuration()
+            config = parse_config(raw)
+        except ConfigValueError as err:
+            logger.error("configuration not applied, the previous one stays in force: %s", err)
+            return
+        except Exception as err:
+            logger.warning("could not read the configuration: %s", err)
+            return
+        if "service" in holder:
+            holder["service"].submit("config", config)
+
+    ipc.watch_configuration(on_changed=refresh_config, validate=validity_reason)
+    config = _initial_config(ipc)
+    now = time.time()
+    outbox = Outbox(work_path / OUTBOX_FILE, config.outbox_max_notifications)
+    core = RouterCore(config, thing, now, silence_book(outbox, now))
+    deliverer = Deliverer(outbox, RetryPolicy(config.retry_initial, config.retry_max), redactor.redact)
+    factory = IntegrationFactory(thing, SecretSource(ipc.get_secret_value, redactor), ipc.publish_iot_core,
+                                 ipc.publish_local)  # fmt: skip
+    service = RouterService(core=core, outbox=outbox, deliverer=deliverer, integrations_for=factory,
+                            health_path=work_path / HEALTH_FILE)  # fmt: skip
+    holder["service"] = service
+
+    def subscribe(config: RouterConfig) -> None:
+        ipc.set_subscriptions({
+            config.metrics_topic: lambda doc: service.submit("metrics", doc),
+            config.silences_topic: lambda doc: service.submit("silence", doc),
+        })  # fmt: skip
+
+    subscribe(config)
+    ipc.connect()
+    _announce(config, thing, outbox)
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    # Topics may change with a configuration update; the loop re-subscribes when they do.
+    watcher = threading.Thread(target=_keep_connected, args=(ipc, service, subscribe, stop), daemon=True)
+    watcher.start()
+    try:
+        service.run(stop)
+    finally:
+        stop.set()
+        deliverer.stop()
+        ipc.close()
+        outbox.close()
+    return 0
+
+
+def _keep_connected(ipc: RouterIpc, service: RouterService, subscribe: object, stop: threading.Event) -> None:
+    topics = (service.config.metrics_topic, service.config.silences_topic)
+    while not stop.wait(1.0):
+        ipc.connect()  # reconnects with backoff after a nucleus restart; streams re-open on connect
+        current = (service.config.metrics_topic, service.config.silences_topic)
+        if current != topics and callable(subscribe):
+            subscribe(service.config)
+            topics = current
+
+
+def _announce(config: RouterConfig, thing: str, outbox: Outbox) -> None:
+    depth = sum(outbox.depth().values())
+    logger.info("alert router for %s: %d rule(s); metrics from %s, silences from %s; %d notification(s) pending",
+                thing, len(config.rules), config.metrics_topic, config.silences_topic, depth)  # fmt: skip
+    if not config.has_slack():
+        logger.warning("no Slack receiver configured: notifications are logged (and published to the configured "
+                       "topics); add a receiver with a 'slack' block to notify Slack")  # fmt: skip
+
+
+def _initial_config(ipc: RouterIpc) -> RouterConfig:
+    """The configuration at start; falls back to defaults when it is invalid or unreadable."""
+    try:
+        raw = ipc.get_configuration()
+    except Exception as err:
+        logger.warning("starting with default configuration: could not read it (%s)", err)
+        return parse_config(None)
+    try:
+        return parse_config(raw)
+    except ConfigValueError as err:
+        logger.error("starting with default configuration: %s", err)
+        return parse_config(None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Delivery: one worker thread per integration reads its queue in the outbox, in order.
+
+Retries happen here and only here: an integration's `send` makes one attempt and says what happened
+(`Delivered`, `Retry(reason, retry_after)` or `Permanent(reason)`). One worker per integration means a
+slow or dead receiver only delays its own queue. Slack's ~1 message/s per channel is kept by a
+shared `Pacer` keyed by channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from alert_router.notification import Notification
+from alert_router.outbox import Outbox, OutboxItem
+
+logger = logging.getLogger(__name__)
+
+IDLE_POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Delivered:
+    pass
+
+
+@dataclass(frozen=True)
+class Retry:
+    reason: str
+    retry_after: float | None = None  # the receiver's own instruction (Slack's Retry-After) wins
+
+
+@dataclass(frozen=True)
+class Permanent:
+    reason: str
+
+
+DeliveryResult = Delivered | Retry | Permanent
+
+
+class Integration(Protocol):
+    key: str
+    pacing_key: str | None  # integrations sharing a key share the pace (a Slack channel)
+    min_interval: float
+
+    def send(self, notification: Notification) -> DeliveryResult: ...
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with jitter; Retry-After, when given, is honoured as the minimum."""
+
+    initial: float = 1.0
+    maximum: float = 300.0
+    factor: float = 2.0
+    random_fraction: Callable[[], float] = random.random
+
+    def delay(self, attempts: int, retry_after: float | None) -> float:
+        ceiling = min(self.maximum, self.initial * self.factor ** max(0, attempts))
+        backoff = ceiling * (0.5 + 0.5 * self.random_fraction())
+        if retry_after is not None:
+            return max(retry_after, 0.0)  # Slack said when; earlier is a guaranteed second 429
+        return backoff
+
+
+class Pacer:
+    """At most one send per `interval` per key (thread-safe; time passed in)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+
+    def reserve(self, key: str, interval: float, now: float) -> float:
+        """0 and the slot is taken, or the seconds to wait before asking again."""
+        with self._lock:
+            allowed = self._next.get(key, 0.0)
+            if now < allowed:
+                return allowed - now
+            self._next[key] = now + interval
+            return 0.0
+
+
+@dataclass
+class IntegrationHealth:
+    delivered: int = 0
+    retries: int = 0
+    permanent_failures: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class DeliveryHealth:
+    integrations: dict[str, IntegrationHealth] = field(default_factory=dict)
+
+    def of(self, key: str) -> IntegrationHealth:
+        return self.integrations.setdefault(key, IntegrationHealth())
+
+
+class DeliveryWorker:
+    def __init__(
+        self, integration: Integration, outbox: Outbox, policy: RetryPolicy, pacer: Pacer, health: DeliveryHealth,
+        redact: Callable[[str], str], clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self.integration = integration
+        self._outbox = outbox
+        self._policy = policy
+        self._pacer = pacer
+        self._health = health.of(integration.key)
+        self._redact = redact
+        self._clock = clock
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"deliver-{integration.key}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                wait = self.step()
+            except Exception:  # the outbox or an integration misbehaved: keep the worker alive
+                logger.exception("delivery worker %s failed; continuing", self.integration.key)
+                wait = IDLE_POLL_SECONDS
+            if wait > 0:
+                self._wake.wait(min(wait, IDLE_POLL_SECONDS))
+                self._wake.clear()
+
+    def step(self) -> float:
+        """Try the head of the queue once; returns how long to wait before the next step."""
+        item = self._outbox.head(self.integration.key)
+        if item is None:
+            return IDLE_POLL_SECONDS
+        now = self._clock()
+        if item.next_attempt > now:
+            return item.next_attempt - now
+        if self.integration.pacing_key is not None:
+            wait = self._pacer.reserve(self.integration.pacing_key, self.integration.min_interval, now)
+            if wait > 0:
+                return wait
+        try:
+            result = self.integration.send(item.notification)
+        except Exception as err:  # an unexpected bug in an integration: retried, never lost
+            result = Retry(f"unexpected {type(err).__name__}: {err}")
+        self._handle(item, result)
+        return 0.0
+
+    def _handle(self, item: OutboxItem, result: DeliveryResult) -> None:
+        key, nid = self.integration.key, item.notification.id
+        if isinstance(result, Delivered):
+            self._outbox.delivered(item)
+            self._health.delivered += 1
+            logger.info("notification %s delivered to %s (attempt %d)", nid, key, item.attempts + 1)
+        elif isinstance(result, Retry):
+            delay = self._policy.delay(item.attempts, result.retry_after)
+            reason = self._redact(result.reason)
+            self._outbox.retry_later(item, self._clock() + delay, reason)
+            self._health.retries += 1
+            self._health.last_error = reason
+            logger.warning("notification %s to %s failed (%s); retry %d in %.1f s", nid, key, reason,
+                           item.attempts + 1, delay)  # fmt: skip
+        else:
+            reason = self._redact(result.reason)
+            self._outbox.failed(item, reason, self._clock())
+            self._health.permanent_failures += 1
+            self._health.last_error = reason
+            logger.error("notification %s to %s failed permanently, not retried: %s", nid, key, reason)
+
+
+class Deliverer:
+    """The set of workers, one per integration; replaced piecemeal on configuration changes."""
+
+    def __init__(
+        self, outbox: Outbox, policy: RetryPolicy, redact: Callable[[str], str], clock: Callable[[], float] = time.time
+    ) -> None:  # fmt: skip
+        self.outbox = outbox
+        self.policy = policy
+        self.pacer = Pacer()
+        self.health = DeliveryHealth()
+        self._redact = redact
+        self._clock = clock
+        self._workers: dict[str, DeliveryWorker] = {}
+
+    def set_integrations(self, integrations: Mapping[str, Integration]) -> None:
+        for key in list(self._workers):
+            if key not in integrations or integrations[key] is not self._workers[key].integration:
+                self._workers.pop(key).stop()
+        for key, integration in integrations.items():
+            if key not in self._workers:
+                worker = DeliveryWorker(integration, self.outbox, self.policy, self.pacer, self.health,
+                                        self._redact, self._clock)  # fmt: skip
+                self._workers[key] = worker
+                worker.start()
+
+    def wake(self) -> None:
+        for worker in self._workers.values():
+            worker.wake()
+
+    def stop(self) -> None:
+        for worker in self._workers.values():
+            worker.stop()
+        self._workers.clear()

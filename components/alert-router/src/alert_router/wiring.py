@@ -1,0 +1,69 @@
+"""Builds integrations from configuration and silences from the outbox file (used by `__main__` and tests)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from alert_router.config import IntegrationSpec, RouterConfig, topic_for_thing
+from alert_router.delivery import Integration
+from alert_router.outbox import Outbox
+from alert_router.receivers.slack import SlackIntegration
+from alert_router.receivers.topics import IotCoreIntegration, LocalTopicIntegration, LogIntegration
+from alert_router.secrets import SecretSource
+from alert_router.silences import Silence, SilenceBook, parse_silence_message
+
+logger = logging.getLogger(__name__)
+
+
+class IntegrationFactory:
+    """Makes integrations, reusing the object for an unchanged spec so its worker keeps running."""
+
+    def __init__(
+        self, thing: str, secrets: SecretSource, publish_iot_core: Callable[[str, bytes], None],
+        publish_local: Callable[[str, dict[str, Any]], None],
+    ) -> None:  # fmt: skip
+        self._thing = thing
+        self._secrets = secrets
+        self._publish_iot_core = publish_iot_core
+        self._publish_local = publish_local
+        self._made: dict[IntegrationSpec, Integration] = {}
+
+    def __call__(self, config: RouterConfig) -> Mapping[str, Integration]:
+        made = {spec: self._made.get(spec) or self._make(spec) for spec in config.integrations()}
+        self._made = made
+        return {spec.key: integration for spec, integration in made.items()}
+
+    def _make(self, spec: IntegrationSpec) -> Integration:
+        if spec.kind == "slack":
+            return SlackIntegration(spec, self._secrets)
+        if spec.kind == "iotCore":
+            return IotCoreIntegration(spec.key, topic_for_thing(spec.topic or "", self._thing), self._publish_iot_core)
+        if spec.kind == "localTopic":
+            return LocalTopicIntegration(spec.key, spec.topic or "", self._publish_local)
+        return LogIntegration(spec.key)
+
+
+def silence_book(outbox: Outbox, now: float) -> SilenceBook:
+    """Silences persisted in the outbox file; unreadable or expired ones are dropped on load."""
+    loaded: list[Silence] = []
+    for doc in outbox.load_silences():
+        try:
+            command = parse_silence_message(json.loads(doc), now)
+        except ValueError as err:
+            logger.warning("dropping an unreadable stored silence: %s", err)
+            continue
+        if isinstance(command, Silence) and command.ends_at > now:
+            loaded.append(command)
+        elif isinstance(command, Silence):
+            outbox.delete_silence(command.id)  # expired while we were down: pruned from the file too
+    book = SilenceBook(
+        loaded,
+        save=lambda s: outbox.save_silence(s.id, json.dumps(s.to_dict()), s.ends_at),
+        delete=outbox.delete_silence,
+    )
+    if loaded:
+        logger.info("restored %d silence(s)", len(book.all()))
+    return book
