@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from alert_router.config import RouterConfig, parse_config, validity_reason
@@ -89,12 +90,14 @@ def main() -> int:
     return 0
 
 
-def _keep_connected(ipc: RouterIpc, service: RouterService, subscribe: object, stop: threading.Event) -> None:
+def _keep_connected(
+    ipc: RouterIpc, service: RouterService, subscribe: Callable[[RouterConfig], None], stop: threading.Event
+) -> None:
     topics = (service.config.metrics_topic, service.config.silences_topic)
     while not stop.wait(1.0):
         ipc.connect()  # reconnects with backoff after a nucleus restart; streams re-open on connect
         current = (service.config.metrics_topic, service.config.silences_topic)
-        if current != topics and callable(subscribe):
+        if current != topics:
             subscribe(service.config)
             topics = current
 
