@@ -57,14 +57,24 @@ def main() -> None:
             pub.publish_to_topic(topic="bench/warm", publish_message=message(i))
 
         cpu0 = sum(server.cpu_times()[:2])
+        me = psutil.Process()
+        client_cpu0 = sum(me.cpu_times()[:2])
         t0 = time.perf_counter()
         for i in range(n):
             pub.publish_to_topic(topic="bench/latency", publish_message=message(i))
         sequential_s = time.perf_counter() - t0
+        client_cpu_us = (sum(me.cpu_times()[:2]) - client_cpu0) / n * 1e6
         done.wait(60)
         cpu_per_publish_us = (sum(server.cpu_times()[:2]) - cpu0) / n * 1e6
         latency_ms = sorted(x * 1000 for x in latencies)
         latencies.clear()
+
+        me_cpu0, cpu0, t0 = sum(me.cpu_times()[:2]), sum(server.cpu_times()[:2]), time.perf_counter()
+        for i in range(n):
+            pub.publish_to_topic(topic="bench/nobody", publish_message=message(i))
+        bare_s = time.perf_counter() - t0
+        bare_client_us = (sum(me.cpu_times()[:2]) - me_cpu0) / n * 1e6
+        bare_server_us = (sum(server.cpu_times()[:2]) - cpu0) / n * 1e6
 
         expected[0] = n
         done.clear()
@@ -85,11 +95,14 @@ def main() -> None:
         pub.close()
 
     print(f"IPC throughput, {n} publishes, server in its own process, awsiotsdk GreengrassCoreIPCClientV2")
-    print(f"  sequential round trips/s        {n / sequential_s:10.0f}")
+    print(f"  sequential round trips/s        {n / sequential_s:10.0f} (one subscriber)")
+    print(f"  sequential round trips/s        {n / bare_s:10.0f} (no subscriber; client CPU {bare_client_us:.0f} us, "
+          f"server CPU {bare_server_us:.0f} us per round trip)")
     print(f"  pipelined round trips/s ({args.window:>3}) {n / pipelined_s:10.0f}")
     print(f"  publish->subscriber latency p50 {statistics.median(latency_ms):10.3f} ms")
     print(f"  publish->subscriber latency p99 {latency_ms[int(len(latency_ms) * 0.99) - 1]:10.3f} ms")
     print(f"  server CPU per publish, seq.    {cpu_per_publish_us:10.1f} us (one subscriber)")
+    print(f"  client CPU per round trip, seq. {client_cpu_us:10.1f} us (SDK publisher + subscriber threads)")
     print(f"  server CPU per publish, pipel.  {pipelined_cpu_us:10.1f} us (one subscriber)")
 
 

@@ -11,6 +11,16 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 echo "setup: creating .venv with $($PY --version)" >&2
+if ! "$PY" -m venv --help >/dev/null 2>&1 || ! "$PY" -c "import ensurepip" >/dev/null 2>&1; then
+  # Debian splits venv out of the interpreter; install it when we may (CI runs as root).
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  else
+    echo "setup: $PY cannot create virtual environments; install python3-venv" >&2
+    exit 1
+  fi
+fi
+rm -rf .venv
 "$PY" -m venv .venv
 # pip warns about index folders of this machine's pip.conf that do not exist; that noise is dropped.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 \

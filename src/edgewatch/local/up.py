@@ -39,6 +39,9 @@ def run_up(args: argparse.Namespace) -> int:
 
     async def deploy(rt: LocalRuntime) -> None:
         out(f"runtime started under {layout.root} (thing {rt.thing_name}); deploying ...")
+        if not args.dev_python:
+            out("  first run: each component's Install creates its venv and installs its pinned requirements;")
+            out(f"  follow it in {layout.logs()}/<ComponentName>.log (later starts reuse the venvs)")
         record = await rt.deploy(request)
         if record.status != "SUCCEEDED":
             out(f"deployment FAILED: {record.reason}")
