@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 # Tests replace this to hand in moto-backed or model-validating clients.
 ClientMaker = Callable[[str | None, str | None, str | None], ClientFactory]
 client_maker: ClientMaker = make_clients
+sleep: Callable[[float], None] = time.sleep
+clock: Callable[[], float] = time.monotonic
 EXIT_USAGE = 2
 
 
@@ -99,6 +102,8 @@ def run_publish(args: argparse.Namespace) -> int:
             bucket_prefix=args.bucket,
             requested_version=args.version,
             out=sys.stderr,
+            sleep=sleep,
+            clock=clock,
         )
         for item in done:
             sys.stdout.write(f"{item.name} {item.version} {item.arn}\n")
@@ -157,6 +162,8 @@ def run_deploy(args: argparse.Namespace) -> int:
             LineWriter(sys.stderr),
             poll_interval=args.poll_interval,
             timeout=args.wait_timeout,
+            sleep=sleep,
+            clock=clock,
         )
         (logger.info if outcome.ok else logger.error)("%s", outcome.message)
         return 0 if outcome.ok else 1

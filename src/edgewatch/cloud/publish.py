@@ -219,7 +219,7 @@ def publish(
     bucket_prefix: str | None,
     requested_version: str | None,
     out: TextIO,
-    build: Callable[..., list[BuiltComponent]] = build_components,
+    build: Callable[..., list[BuiltComponent]] | None = None,
     tty: bool | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -233,7 +233,7 @@ def publish(
         raise CloudError(f"--version must be X.Y.Z or NEXT_PATCH, not {requested_version!r}")
     account = account_id(clients)
     bucket = bucket_name(prefix, clients.region, account)
-    built = build(repo_root, names or None)
+    built = (build or build_components)(repo_root, names or None)
     ensure_bucket(clients, bucket, clients.region)
     return [
         publish_component(

@@ -1,0 +1,56 @@
+"""Fixtures: an offline AWS (moto for sts/s3/iot/iam, model-validating doubles for greengrassv2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.cloud.fakes import FakeGreengrass, IotWithJobs, S3KeepingBucketPolicies
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and region; nothing from the developer's machine leaks in."""
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+
+
+@dataclass
+class OfflineAws:
+    """A ClientFactory: moto clients, the greengrassv2 double, IoT with the double's jobs."""
+
+    region: str
+    greengrass: FakeGreengrass
+    iot: IotWithJobs
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service == "greengrassv2":
+            return self.greengrass
+        if service == "iot":
+            return self.iot
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)
+        return self._clients[service]
+
+
+@pytest.fixture
+def offline_aws(aws_env: None) -> Iterator[OfflineAws]:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        moto_iot = boto3.client("iot", region_name=REGION)
+        gg = FakeGreengrass(REGION, ACCOUNT, s3=s3, iot=moto_iot)
+        yield OfflineAws(REGION, gg, IotWithJobs(moto_iot, gg), {"s3": S3KeepingBucketPolicies(s3)})
