@@ -228,3 +228,67 @@ def test_removal_runs_shutdown_and_restart_keeps_configuration(workspace, start_
     assert again.deploy(DeploymentRequest(remove=["com.test.A"])).status == "SUCCEEDED"
     assert shutdown_mark.read_text() == "bye\nbye\n"
     assert again.call(lambda: dict(again.runtime.deployed)) == {}
+
+
+def test_install_skipif_timeout_and_rerun_at_every_start(workspace, start_runtime, runtime_root):
+    marks = runtime_root.parent / "installs.txt"
+    workspace.recipe("com.test.Skip", "1.0.0", f"""
+        Manifests:
+          - Platform: {{os: linux}}
+            Lifecycle:
+              Install: {{Script: 'echo ran >> {marks}', Skipif: 'onpath definitely-not-a-command-xyz'}}
+              Run: sleep 60
+        """)
+    workspace.recipe("com.test.Skipped", "1.0.0", """
+        Manifests:
+          - Platform: {os: linux}
+            Lifecycle:
+              Install: {Script: 'exit 9', Skipif: 'onpath sh'}
+              Run: sleep 60
+        """)
+    workspace.recipe("com.test.Slow", "1.0.0", """
+        Manifests:
+          - Platform: {os: linux}
+            Lifecycle:
+              Install: {Script: 'sleep 30', Timeout: 1}
+              Run: sleep 60
+        """)
+    rt = start_runtime()
+    assert rt.deploy(request(workspace, merge={"com.test.Skip": "1.0.0", "com.test.Skipped": "1.0.0"})).status \
+        == "SUCCEEDED"
+    slow = rt.deploy(request(workspace, merge={"com.test.Slow": "1.0.0"}))
+    assert slow.status == "FAILED" and "Install timed out after 1 s" in slow.reason
+    rt.stop()
+    start_runtime()
+    assert marks.read_text() == "ran\nran\n"  # Install runs again when the runtime starts
+
+
+def test_configuration_used_by_the_lifecycle_restarts_the_component(workspace, start_runtime, runtime_root):
+    workspace.probe("com.test.A", "1.0.0", config="{mode: fast}",
+                    lifecycle=f"Run: exec {sys.executable} -u {{artifacts:path}}/probe.py {{configuration:/mode}}")
+    rt = start_runtime()
+    rt.deploy(request(workspace, merge={"com.test.A": "1.0.0"}))
+    wait_until(lambda: started_pids(runtime_root, "com.test.A"))
+    assert rt.deploy(DeploymentRequest(config_updates={"com.test.A": ConfigUpdate({"mode": "slow"})})).status \
+        == "SUCCEEDED"
+    restarted = wait_until(lambda: len(started_pids(runtime_root, "com.test.A")) == 2
+                           and events(runtime_root, "com.test.A"))
+    assert restarted[-1].endswith("argv=['slow']")
+
+
+def test_soft_dependency_is_started_first_and_removing_an_unknown_component_fails(
+        workspace, start_runtime, runtime_root):
+    order = runtime_root.parent / "order.txt"
+    soft = "ComponentDependencies:\n  com.test.Lib: {VersionRequirement: '^1.0.0', DependencyType: SOFT}"
+    for name, deps in (("com.test.Lib", ""), ("com.test.User", soft)):
+        workspace.recipe(name, "1.0.0", f"""
+{deps}
+Manifests:
+  - Platform: {{os: linux}}
+    Lifecycle: {{Install: 'echo {name} >> {order}', Run: sleep 60}}
+""")
+    rt = start_runtime()
+    assert rt.deploy(request(workspace, merge={"com.test.User": "1.0.0"})).status == "SUCCEEDED"
+    assert order.read_text().split() == ["com.test.Lib", "com.test.User"]
+    bad = rt.deploy(DeploymentRequest(remove=["com.test.Nobody"]))
+    assert bad.status == "FAILED" and "com.test.Nobody" in bad.reason
