@@ -1,0 +1,178 @@
+"""MetricsCollector overhead next to Prometheus node_exporter and collectd, all at 1 s, side by side.
+
+    bash bench/install-peers.sh                     # Debian: prometheus-node-exporter, collectd-core
+    .venv/bin/python bench/collector_overhead.py [--seconds 180]
+
+In one run, for the same wall-clock period:
+- the collector (`python -m metrics_collector`) on the local IPC runtime, sampleIntervalSeconds 1,
+  publishing every sample on local pub/sub (and its IoT Core batches);
+- node_exporter with its default collectors, scraped over HTTP once a second (scraper not counted);
+- collectd with Interval 1 and the plugins matching the collector's metrics, writing CSV;
+- the floor: a process that only reads the same /proc and /sys files (and statvfs of each mount)
+  once a second, without parsing them.
+Prints CPU seconds per hour and peak RSS (VmHWM) for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from edgewatch.local.testing import ComponentSpec, SubprocessIpcRuntime
+from edgewatch.recipe import load_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+NAME = "com.edgewatch.MetricsCollector"
+
+FLOOR = textwrap.dedent("""
+    import glob, os, time
+    files = ["/proc/stat", "/proc/meminfo", "/proc/loadavg", "/proc/diskstats", "/proc/net/dev", "/proc/uptime",
+             "/proc/mounts", "/proc/swaps"] + glob.glob("/sys/class/thermal/thermal_zone*/temp") \\
+            + glob.glob("/sys/class/hwmon/hwmon*/temp*_input")
+    def read(path):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                while os.read(fd, 65536):
+                    pass
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+    next_tick = time.monotonic()
+    while True:
+        for path in files:
+            read(path)
+        with open("/proc/mounts") as handle:
+            for line in handle:
+                mount = line.split()[1]
+                try:
+                    os.statvfs(mount)
+                except OSError:
+                    pass
+        len([p for p in os.listdir("/proc") if p.isdigit()])  # process count
+        next_tick += 1.0
+        time.sleep(max(0.0, next_tick - time.monotonic()))
+""")
+
+COLLECTD_CONF = """Interval 1
+FQDNLookup false
+BaseDir "{base}"
+PIDFile "{base}/collectd.pid"
+PluginDir "/usr/lib/collectd"
+TypesDB "/usr/share/collectd/types.db"
+LoadPlugin cpu
+LoadPlugin load
+LoadPlugin memory
+LoadPlugin swap
+LoadPlugin df
+LoadPlugin disk
+LoadPlugin interface
+LoadPlugin thermal
+LoadPlugin uptime
+LoadPlugin processes
+LoadPlugin csv
+<Plugin cpu>
+  ReportByCpu true
+  ValuesPercentage true
+</Plugin>
+<Plugin interface>
+  Interface "lo"
+  IgnoreSelected true
+</Plugin>
+<Plugin csv>
+  DataDir "{base}/csv"
+</Plugin>
+"""
+
+
+def peak_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=180.0)
+    args = parser.parse_args()
+    exporter_bin = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+    collectd_bin = shutil.which("collectd") or ("/usr/sbin/collectd" if os.path.exists("/usr/sbin/collectd") else None)
+    recipe = load_recipe(REPO / "recipes" / f"{NAME}.yaml")
+    config = dict(recipe.default_configuration)
+    config["sampleIntervalSeconds"] = 1
+    with tempfile.TemporaryDirectory(prefix="ew-overhead-") as tmp:
+        base = Path(tmp)
+        processes: dict[str, subprocess.Popen[bytes]] = {}
+        stop = threading.Event()
+        with SubprocessIpcRuntime(base / "root", {NAME: ComponentSpec(config["accessControl"], config)},
+                                  thing_name="bench") as runtime:
+            env = dict(os.environ, SVCUID=runtime.svcuid(NAME), AWS_IOT_THING_NAME="bench",
+                       AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT=runtime.socket_path,
+                       EDGEWATCH_WORK_PATH=str(base), EDGEWATCH_LOG_LEVEL="WARNING",
+                       PYTHONPATH=f"{REPO / 'components' / 'metrics-collector' / 'src'}:{REPO / 'src'}")
+            processes["EdgeWatch collector"] = subprocess.Popen(
+                [sys.executable, "-m", "metrics_collector"], env=env, cwd=base, stdout=subprocess.DEVNULL)
+            if exporter_bin:
+                processes["node_exporter (1 Hz scrape)"] = subprocess.Popen(
+                    [exporter_bin, "--web.listen-address=127.0.0.1:19100"], stderr=subprocess.DEVNULL)
+
+                def scrape() -> None:
+                    while not stop.wait(1.0):
+                        with contextlib.suppress(OSError):
+                            urllib.request.urlopen("http://127.0.0.1:19100/metrics", timeout=2).read()
+
+                threading.Thread(target=scrape, daemon=True).start()
+            if collectd_bin:
+                conf = base / "collectd.conf"
+                conf.write_text(COLLECTD_CONF.format(base=base))
+                processes["collectd"] = subprocess.Popen([collectd_bin, "-f", "-C", str(conf)],
+                                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            processes["floor (raw /proc, /sys reads)"] = subprocess.Popen([sys.executable, "-c", FLOOR])
+            time.sleep(3.0)  # start-up (imports, first reads) is not the steady state we measure
+            handles = {name: psutil.Process(p.pid) for name, p in processes.items() if p.poll() is None}
+            start_cpu = {name: cpu_seconds(h) for name, h in handles.items()}
+            started = time.monotonic()
+            print(f"measuring {len(handles)} processes for {args.seconds:.0f} s ...", flush=True)
+            time.sleep(args.seconds)
+            elapsed = time.monotonic() - started
+            results = {name: ((cpu_seconds(h) - start_cpu[name]) / elapsed * 3600, peak_rss(h.pid))
+                       for name, h in handles.items()}
+            stop.set()
+            for process in processes.values():
+                process.terminate()
+            for process in processes.values():
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+    print(f"\n1 s interval, {elapsed:.0f} s measured")
+    print(f"{'':32} {'CPU s/hour':>10} {'peak RSS':>10}")
+    for name, (cpu, rss) in results.items():
+        print(f"{name:32} {cpu:10.1f} {rss / 2**20:8.1f} MiB")
+    for missing, found in (("node_exporter", exporter_bin), ("collectd", collectd_bin)):
+        if not found:
+            print(f"({missing} not installed: bash bench/install-peers.sh)")
+
+
+if __name__ == "__main__":
+    main()
