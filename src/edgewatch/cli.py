@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 def build_parser() -> argparse.ArgumentParser:
     from edgewatch.build import add_build_parser
+    from edgewatch.cloud.cli import add_cloud_parsers
     from edgewatch.local.commands import add_local_parser
 
     parser = argparse.ArgumentParser(prog="edgewatch", description="EdgeWatch: edge monitoring for AWS IoT Greengrass")
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_local_parser(subparsers)
     add_build_parser(subparsers)
+    add_cloud_parsers(subparsers)
     return parser
 
 

@@ -122,18 +122,19 @@ def test_deploy_of_an_unpublished_component_says_to_publish(
 
 
 def test_wait_follows_a_whole_exponential_rollout_to_success(
-    wired: OfflineAws, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    wired: OfflineAws, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _seed(wired)
     _fleet(wired, "plant-a", 300)
     code = cli.main(["deploy", "--thing-group", "plant-a", "--repo-root", str(REPO), "--wait", "--poll-interval", "60"])
     assert code == 0
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     lines = [line for line in err.splitlines() if line.startswith("IN_PROGRESS")]
     finished = [int(line.split("] ")[1].split("/")[0]) for line in lines]
     assert finished == sorted(finished) and finished[-1] == 300  # monotonic progress to the whole fleet
     assert "\r" not in err  # not a TTY: plain lines
-    assert "rollout succeeded (300 succeeded)" in caplog.text
+    assert captured.out.splitlines()[-1] == "rollout succeeded (300 succeeded)"
     rollout = next(iter(wired.greengrass.rollouts.values()))
     assert rollout.rate > 10  # the exponential rate went up from its base
     assert len(lines) < 40  # 300 devices took a few minutes, not 30 (one per 10/minute)

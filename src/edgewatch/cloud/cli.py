@@ -165,8 +165,11 @@ def run_deploy(args: argparse.Namespace) -> int:
             sleep=sleep,
             clock=clock,
         )
-        (logger.info if outcome.ok else logger.error)("%s", outcome.message)
-        return 0 if outcome.ok else 1
+        if outcome.ok:
+            sys.stdout.write(outcome.message + "\n")
+            return 0
+        logger.error("%s", outcome.message)
+        return 1
 
     return _run(action)
 
