@@ -125,7 +125,7 @@ def parse_config(raw: Mapping[str, Any] | None) -> RouterConfig:
     doc = {**DEFAULTS, **(raw or {})}
     receivers = _receivers("receivers", doc["receivers"])
     retry_initial = parse_duration("retryInitialSeconds", doc["retryInitialSeconds"], minimum=0.01, allow_zero=False)
-    retry_max = parse_duration("retryMaxSeconds", doc["retryMaxSeconds"], minimum=1, allow_zero=False)
+    retry_max = parse_duration("retryMaxSeconds", doc["retryMaxSeconds"], minimum=0.1, allow_zero=False)
     if retry_max < retry_initial:
         raise ConfigValueError("retryMaxSeconds", f"must be at least retryInitialSeconds ({retry_initial:g})")
     return RouterConfig(
