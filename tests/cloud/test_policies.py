@@ -102,7 +102,16 @@ ARN = "arn:aws:iot:eu-west-1:123456789012"
         (_stmt("iot:Publish", f"{ARN}:topic/$aws/things/{THING_VAR}x/shadow/get"), "another device"),
         (_stmt("iot:Connect", f"{ARN}:client/*"), "own thing name"),
         (_stmt("iot:Connect", f"{ARN}:client/{THING_VAR}*"), "own thing name"),
-        (_stmt("iot:UpdateThingShadow", f"{ARN}:thing/*"), "shadow access"),
+        (
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "iot:Connect", "Resource": f"{ARN}:client/{THING_VAR}"},
+                    {"Effect": "Allow", "Action": "iot:UpdateThingShadow", "Resource": f"{ARN}:thing/*"},
+                ],
+            },
+            "shadow access",
+        ),
         (
             {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "x"}]},
             "NotAction",

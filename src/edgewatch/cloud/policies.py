@@ -258,6 +258,7 @@ def operator_policy(scope: Scope, bucket_prefix: str) -> Policy:
                 "s3:PutBucketPublicAccessBlock",
                 "s3:PutBucketPolicy",
                 "s3:PutObject",
+                "s3:AbortMultipartUpload",
                 "s3:GetObject",
                 "s3:ListBucket",
             ],
@@ -280,10 +281,21 @@ def operator_policy(scope: Scope, bucket_prefix: str) -> Policy:
             "Resource": [f"{gg}:deployments:*", scope.iot("thinggroup/*"), scope.iot("thing/*")],
         },
         {
-            # CreateDeployment creates the IoT job that carries it; --wait reads its counts.
+            # CreateDeployment creates and updates the IoT job that carries it and reads the target
+            # and its shadow on the caller's behalf; --wait reads the job's counts.
             "Sid": "DeploymentJobs",
             "Effect": "Allow",
-            "Action": ["iot:CreateJob", "iot:CancelJob", "iot:DescribeJob", "iot:DescribeJobExecution"],
+            "Action": [
+                "iot:CreateJob",
+                "iot:UpdateJob",
+                "iot:CancelJob",
+                "iot:DescribeJob",
+                "iot:DescribeJobExecution",
+                "iot:DescribeThing",
+                "iot:GetThingShadow",
+                "iot:UpdateThingShadow",
+                "iot:DeleteThingShadow",
+            ],
             "Resource": [scope.iot("job/*"), scope.iot("thinggroup/*"), scope.iot("thing/*")],
         },
         {

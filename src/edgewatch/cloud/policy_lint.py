@@ -53,7 +53,7 @@ def _scoped_to_own_thing(path: str) -> bool:
     return False
 
 
-def _check_iot_resource(resource: str, actions: set[str], allow_any_client: bool) -> str | None:
+def _check_iot_resource(resource: str, actions: set[str], allow_any_client: bool, device_policy: bool) -> str | None:
     match = _IOT_ARN.match(resource)
     if not match:
         return None
@@ -68,7 +68,7 @@ def _check_iot_resource(resource: str, actions: set[str], allow_any_client: bool
             return None
         if rest not in (THING_VAR, f"{THING_VAR}#*"):
             return f"client {rest!r}: a device may only connect as its own thing name"
-    elif kind == "thing" and actions & _SHADOW_ACTIONS and rest != THING_VAR:
+    elif kind == "thing" and device_policy and actions & _SHADOW_ACTIONS and rest != THING_VAR:
         return f"thing {rest!r}: shadow access must be limited to {THING_VAR}"
     return None
 
@@ -81,6 +81,8 @@ def lint_policy(doc: dict[str, Any], *, allow_any_client: bool = False) -> list[
     """
     problems: list[str] = []
     statements = _as_list(doc.get("Statement"))
+    # A device (IoT) policy is one that lets a certificate connect; shadow scoping applies to those.
+    device_policy = any("iot:connect" in {str(a).lower() for a in _as_list(st.get("Action"))} for st in statements)
     if not statements:
         problems.append("policy has no statements")
     for index, st in enumerate(statements):
@@ -107,7 +109,7 @@ def lint_policy(doc: dict[str, Any], *, allow_any_client: bool = False) -> list[
             if re.fullmatch(r"arn:[^:]+:[^:]+:[^:]*:[^:]*:\*", resource) or resource.endswith(":::*"):
                 problems.append(f"{where}: {resource!r} covers every resource of the service")
                 continue
-            problem = _check_iot_resource(resource, lowered, allow_any_client)
+            problem = _check_iot_resource(resource, lowered, allow_any_client, device_policy)
             if problem:
                 problems.append(f"{where}: {problem}")
     return problems
