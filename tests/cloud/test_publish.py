@@ -159,3 +159,36 @@ def test_wait_deployable_times_out_with_an_injected_clock(offline_aws: OfflineAw
             sleep=lambda s: now.__setitem__(0, now[0] + s),
             clock=lambda: now[0],
         )
+
+
+def test_cli_publish_prints_what_it_published(
+    offline_aws: OfflineAws, builder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    from edgewatch.cloud import cli
+    from edgewatch.cloud import publish as publish_mod
+
+    monkeypatch.setattr(cli, "client_maker", lambda profile, region, fallback: offline_aws)
+    monkeypatch.setattr(publish_mod, "build_components", builder)
+    monkeypatch.setattr(cli, "sleep", lambda s: None)
+    assert cli.main(["publish", NAME, "--version", "2.3.4", "--repo-root", str(REPO)]) == 0
+    arn = f"arn:aws:greengrass:{REGION}:{ACCOUNT}:components:{NAME}:versions:2.3.4"
+    assert capsys.readouterr().out == f"{NAME} 2.3.4 {arn}\n"
+    assert builder.calls == [[NAME]]
+
+
+def test_conflict_on_create_is_reported_as_an_existing_version(
+    offline_aws: OfflineAws, builder, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from edgewatch.cloud import publish as publish_mod
+
+    # Someone published the same version between our existence check and our create.
+    offline_aws.greengrass.seed_component(NAME, "0.1.0")
+    monkeypatch.setattr(publish_mod, "version_exists", lambda clients, arn: False)
+    with pytest.raises(CloudError, match=r"0\.1\.0 already exists; bump the version"):
+        _publish(offline_aws, builder)
+
+
+def test_bad_version_is_refused_before_any_call(offline_aws: OfflineAws, builder) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CloudError, match=r"X\.Y\.Z or NEXT_PATCH"):
+        _publish(offline_aws, builder, version="latest")
+    assert offline_aws.greengrass.calls == [] and builder.calls == []
