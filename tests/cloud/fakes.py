@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
-from botocore.validate import validate_parameters
 
-from edgewatch.cloud.model import _extra_checks as extra_checks
-from edgewatch.cloud.model import operation_model, validate_request
+from edgewatch.cloud.model import validate_output, validate_request
 
 
 def client_error(operation: str, code: str, message: str, status: int = 400) -> ClientError:
@@ -32,12 +30,7 @@ def client_error(operation: str, code: str, message: str, status: int = 400) -> 
 
 
 def validate_response(service: str, operation: str, response: dict[str, Any]) -> dict[str, Any]:
-    shape = operation_model(service, operation).output_shape
-    if shape is not None:
-        validate_parameters(response, shape)
-        errors: list[str] = []
-        extra_checks(response, shape, operation, errors)
-        assert not errors, errors
+    validate_output(service, operation, response)
     return response
 
 

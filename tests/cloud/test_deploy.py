@@ -175,3 +175,17 @@ def test_wait_gives_up_after_the_wait_timeout(wired: OfflineAws, caplog: pytest.
     )
     assert code == 1
     assert "still rolling out after 120s" in caplog.text
+
+
+def test_dev_document_targets_a_thing_and_needs_no_group(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(cli, "client_maker", _no_clients)
+    dev = str(REPO / "deployment" / "deployments" / "dev-thing.json")
+    base = ["deploy", "--deployment", dev, "--dry-run", "--account-id", ACCOUNT, "--repo-root", str(REPO)]
+    assert cli.main([*base, "--thing-name", "gw-dev"]) == 0
+    (request,) = json.loads(capsys.readouterr().out)  # a thing target: no CreateThingGroup
+    assert request["operation"] == "CreateDeployment"
+    assert request["params"]["targetArn"] == f"arn:aws:iot:{REGION}:{ACCOUNT}:thing/gw-dev"
+    assert cli.main(base) == 1
+    assert "needs --thing-name (for {{THING_NAME}})" in caplog.text

@@ -138,6 +138,15 @@ def run_deploy(args: argparse.Namespace) -> int:
         clients = client_maker(args.profile, args.region, config_region)
         account = args.account_id or account_id(clients)
         template = deploy_mod.load_document(document)
+        deploy_mod.plan(  # fail on a missing placeholder before any version lookup
+            document,
+            region=clients.region,
+            account=account,
+            thing_group=args.thing_group,
+            thing_name=args.thing_name,
+            versions_by_name={},
+            overrides=overrides,
+        )
         names = [n for n in (template.get("components") or {}) if n not in pins]
         found = deploy_mod.latest_published(clients, account, names)
         params = deploy_mod.plan(
@@ -235,7 +244,9 @@ def add_cloud_parsers(subparsers: Any) -> None:
         description="Render a deployment document from deployment/deployments/ with the last published component "
         "versions and create the deployment (creating the thing group if missing).",
     )
-    d.add_argument("--thing-group", required=True, help="target thing group (created if missing)")
+    d.add_argument(
+        "--thing-group", help="target thing group, created if missing (needed by documents using {{THING_GROUP}})"
+    )
     d.add_argument("--thing-name", help="value of {{THING_NAME}} (deployment/deployments/dev-thing.json)")
     d.add_argument("--deployment", type=Path, metavar="FILE", help=f"deployment document (default {DEFAULT_DOCUMENT})")
     d.add_argument(

@@ -15,6 +15,7 @@ from edgewatch.cloud.deployment_doc import (
     Override,
     api_request,
     load_document,
+    placeholders,
     render_deployment,
     target_kind,
 )
@@ -58,6 +59,11 @@ def plan(
     """The CreateDeployment request (validated), without calling anything."""
     template = load_document(template_path)
     values = placeholder_values(region, account, thing_group, thing_name)
+    missing = sorted(placeholders(template) - set(values))
+    if missing:
+        options = {"THING_GROUP": "--thing-group", "THING_NAME": "--thing-name"}
+        wanted = ", ".join(f"{options.get(m, '?')} (for {{{{{m}}}}})" for m in missing)
+        raise CloudError(f"{template_path} needs {wanted}")
     return render_deployment(template, values, versions_by_name, overrides)
 
 

@@ -71,6 +71,21 @@ def _extra_checks(value: Any, shape: Shape, path: str, errors: list[str]) -> Non
             errors.append(f"{path}: {value} below the minimum {meta['min']}")
 
 
+def validate_output(service: str, operation: str, response: dict[str, Any]) -> None:
+    """Raise RequestShapeError unless `response` fits the operation's output shape (for test doubles)."""
+    shape = operation_model(service, operation).output_shape
+    if shape is None:
+        return
+    try:
+        validate_parameters(response, shape)
+    except ParamValidationError as exc:
+        raise RequestShapeError(f"{service} {operation} response: {exc}") from exc
+    errors: list[str] = []
+    _extra_checks(response, shape, operation, errors)
+    if errors:
+        raise RequestShapeError(f"{service} {operation} response: " + "; ".join(errors))
+
+
 def validate_request(service: str, operation: str, params: dict[str, Any]) -> None:
     """Raise RequestShapeError unless `params` is a valid `service` `operation` request."""
     shape = operation_model(service, operation).input_shape
