@@ -94,6 +94,7 @@ def test_local_up_builds_and_runs_the_suite(tmp_path: Path) -> None:
                        "--repo-root", str(REPO), "--exit-after-deploy", timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "com.edgewatch.MetricsCollector 0.1.0: RUNNING" in result.stdout
+    assert "com.edgewatch.AlertRouter 0.1.0: RUNNING" in result.stdout
     assert "IoT Core" in result.stdout and "stopped." in result.stdout
     log_text = (tmp_path / "up" / "logs" / "com.edgewatch.MetricsCollector.log").read_text()
     assert "state FINISHED" in log_text.splitlines()[-1]

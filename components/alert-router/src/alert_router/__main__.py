@@ -19,6 +19,7 @@ from alert_router.outbox import Outbox
 from alert_router.secrets import Redactor, SecretSource
 from alert_router.service import RouterService
 from alert_router.wiring import IntegrationFactory, silence_book
+from edgewatch_shared.config_lifecycle import initial_config
 from edgewatch_shared.config_values import ConfigValueError
 
 logger = logging.getLogger("alert_router")
@@ -53,7 +54,7 @@ def main() -> int:
             holder["service"].submit("config", config)
 
     ipc.watch_configuration(on_changed=refresh_config, validate=validity_reason)
-    config = _initial_config(ipc)
+    config = initial_config(ipc.get_configuration, parse_config)
     now = time.time()
     outbox = Outbox(work_path / OUTBOX_FILE, config.outbox_max_notifications)
     core = RouterCore(config, thing, now, silence_book(outbox, now))
@@ -109,20 +110,6 @@ def _announce(config: RouterConfig, thing: str, outbox: Outbox) -> None:
     if not config.has_slack():
         logger.warning("no Slack receiver configured: notifications are logged (and published to the configured "
                        "topics); add a receiver with a 'slack' block to notify Slack")  # fmt: skip
-
-
-def _initial_config(ipc: RouterIpc) -> RouterConfig:
-    """The configuration at start; falls back to defaults when it is invalid or unreadable."""
-    try:
-        raw = ipc.get_configuration()
-    except Exception as err:
-        logger.warning("starting with default configuration: could not read it (%s)", err)
-        return parse_config(None)
-    try:
-        return parse_config(raw)
-    except ConfigValueError as err:
-        logger.error("starting with default configuration: %s", err)
-        return parse_config(None)
 
 
 if __name__ == "__main__":

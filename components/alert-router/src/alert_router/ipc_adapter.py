@@ -15,6 +15,7 @@ from typing import Any
 from awsiot.greengrasscoreipc import model
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
+from edgewatch_shared.config_lifecycle import answer_validation
 from edgewatch_shared.ipc_connection import IpcConnection
 
 logger = logging.getLogger(__name__)
@@ -163,21 +164,7 @@ class RouterIpc:
             self._on_config_changed()
 
     def _on_validate(self, client: GreengrassCoreIPCClientV2, event: model.ValidateConfigurationUpdateEvents) -> None:
-        request = event.validate_configuration_update_event
-        if request is None or self._validate is None:
-            return
-        reason = self._validate(request.configuration)
-        validity = model.ConfigurationValidityStatus
-        status = validity.ACCEPTED if reason is None else validity.REJECTED
-        logger.info("configuration of deployment %s: %s %s", request.deployment_id, status, reason or "")
-        try:
-            client.send_configuration_validity_report(
-                configuration_validity_report=model.ConfigurationValidityReport(
-                    status=status, deployment_id=request.deployment_id, message=reason
-                )
-            )
-        except Exception:
-            logger.exception("could not send the configuration validity report")
+        answer_validation(client, event, self._validate)
 
     def close(self) -> None:
         with self._lock:

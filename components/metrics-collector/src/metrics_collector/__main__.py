@@ -10,7 +10,8 @@ import threading
 import time
 from pathlib import Path
 
-from metrics_collector.config import CollectorConfig, parse_config, validity_reason
+from edgewatch_shared.config_lifecycle import initial_config
+from metrics_collector.config import parse_config, validity_reason
 from metrics_collector.config_updates import ConfigInbox
 from metrics_collector.health import CollectorHealth
 from metrics_collector.ipc_adapter import CollectorIpc
@@ -46,7 +47,7 @@ def main() -> int:
             logger.warning("could not read the configuration: %s", err)
 
     ipc.watch_configuration(on_changed=refresh_config, validate=validity_reason)
-    config = _initial_config(ipc)
+    config = initial_config(ipc.get_configuration, parse_config)
 
     health = CollectorHealth()
     source = PsutilSource()
@@ -84,20 +85,6 @@ def main() -> int:
         ipc.close()
         buffer.close()
     return 0
-
-
-def _initial_config(ipc: CollectorIpc) -> CollectorConfig:
-    """The configuration at start; falls back to defaults when it is invalid or unreadable."""
-    try:
-        raw = ipc.get_configuration()
-    except Exception as err:
-        logger.warning("starting with default configuration: could not read it (%s)", err)
-        return parse_config(None)
-    try:
-        return parse_config(raw)
-    except ValueError as err:
-        logger.error("starting with default configuration: %s", err)
-        return parse_config(None)
 
 
 if __name__ == "__main__":
