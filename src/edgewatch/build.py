@@ -1,6 +1,6 @@
 """`edgewatch build`: the offline equivalent of `gdk component build`, for the whole suite.
 
-Layout (see docs/build-and-recipes.md):
+Layout (see README.md, "Building"):
   recipes/<ComponentName>.yaml          the one source of each recipe
   components/<dir>/recipe.yaml          relative symlink to it (GDK wants recipe.yaml there)
   components/<dir>/gdk-config.json      generated from the top-level gdk-config.json

@@ -33,9 +33,9 @@ def test_document_validates_against_create_deployment_after_substitution(path: P
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
 def test_placeholders_are_documented_and_versions_follow_gdk_config(path: Path) -> None:
     template = json.loads(path.read_text(encoding="utf-8"))
-    guide = (REPO / "docs" / "fleet.md").read_text(encoding="utf-8")
+    guide = (REPO / "README.md").read_text(encoding="utf-8")
     for name in placeholders(template):
-        assert f"{{{{{name}}}}}" in guide, f"{{{{{name}}}}} used in {path.name} but not documented in docs/fleet.md"
+        assert f"{{{{{name}}}}}" in guide, f"{{{{{name}}}}} used in {path.name} but not documented in README.md"
     version = load_suite_config(REPO).version
     assert {c["componentVersion"] for c in template["components"].values()} == {version}
 

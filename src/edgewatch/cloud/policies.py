@@ -344,7 +344,7 @@ PLACEHOLDER_SCOPE = Scope(region="{{AWS_REGION}}", account="{{AWS_ACCOUNT_ID}}")
 
 
 def placeholder_files() -> dict[str, Any]:
-    """Relative path under deployment/ -> document, with {{PLACEHOLDERS}} (see docs/fleet.md)."""
+    """Relative path under deployment/ -> document, with {{PLACEHOLDERS}} (documented in README.md)."""
     s = PLACEHOLDER_SCOPE
     return {
         "policies/core-device-iot-policy.json": core_device_policy(s, role_alias="{{ROLE_ALIAS}}"),
