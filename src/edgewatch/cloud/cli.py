@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from edgewatch.build import find_repo_root
 from edgewatch.buildtools.errors import BuildError
 from edgewatch.buildtools.gdkconfig import load_suite_config
+from edgewatch.cli_args import parse_pairs
 from edgewatch.cloud import deploy as deploy_mod
 from edgewatch.cloud import policies
 from edgewatch.cloud.aws import ClientFactory, account_id, make_clients, resolve_region
@@ -80,13 +81,7 @@ def _run(action: Callable[[], int]) -> int:
 
 
 def _parse_pins(pins: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for pin in pins:
-        name, sep, version = pin.partition("=")
-        if not sep or not name or not version:
-            raise CloudError(f"--component-version {pin!r}: expected NAME=VERSION")
-        found[name] = version
-    return found
+    return parse_pairs(pins, "--component-version", "NAME=VERSION", CloudError)
 
 
 def run_publish(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edgewatch.cli_args import parse_pairs
 from edgewatch.local import event_loop
 from edgewatch.local.layout import RuntimeLayout, default_root
 from edgewatch.local.runtime_main import running_pid
@@ -111,13 +112,7 @@ def layout_of(args: argparse.Namespace) -> RuntimeLayout:
 
 
 def _env_pairs(pairs: list[str]) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CommandError(f"--env expects KEY=VALUE, got {pair!r}")
-        env[key] = value
-    return env
+    return parse_pairs(pairs, "--env", "KEY=VALUE", CommandError)
 
 
 def build_runtime(args: argparse.Namespace, extra_env: dict[str, str] | None = None) -> Any:
@@ -234,13 +229,7 @@ def parse_update_config(value: str | None) -> dict[str, Any]:
 
 
 def parse_merges(pairs: list[str]) -> dict[str, str]:
-    merges = {}
-    for pair in pairs:
-        name, sep, version = pair.partition("=")
-        if not sep or not name or not version:
-            raise CommandError(f"--merge expects NAME=VERSION, got {pair!r}")
-        merges[name] = version
-    return merges
+    return parse_pairs(pairs, "--merge", "NAME=VERSION", CommandError)
 
 
 def cmd_deployment_create(args: argparse.Namespace) -> int:
