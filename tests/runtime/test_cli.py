@@ -85,6 +85,12 @@ def test_cli_errors_are_one_clear_line(tmp_path: Path, detached_root: Path) -> N
     assert bad_json.returncode == 2 and "--update-config is not valid JSON" in bad_json.stderr
     bad_merge = edgewatch("local", "deployment", "create", "--root", str(detached_root), "--merge", "nover")
     assert bad_merge.returncode == 2 and "NAME=VERSION" in bad_merge.stderr
+    no_key = edgewatch("local", "start", "--root", str(tmp_path / "b"), "--mqtt-endpoint", "localhost:8883",
+                       "--mqtt-cert", str(tmp_path / "c.pem"))
+    assert no_key.returncode == 2 and "--mqtt-endpoint needs --mqtt-cert and --mqtt-key" in no_key.stderr
+    missing = edgewatch("local", "start", "--root", str(tmp_path / "b"), "--mqtt-endpoint", "localhost:8883",
+                        "--mqtt-cert", str(tmp_path / "c.pem"), "--mqtt-key", str(tmp_path / "k.pem"))
+    assert missing.returncode == 2 and "MQTT certificate file not found" in missing.stderr
     twice = edgewatch("local", "start", "--root", str(detached_root), "--detach")
     assert twice.returncode == 2 and "already runs" in twice.stderr
 

@@ -105,6 +105,12 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                         help="extra environment for every component")
     parser.add_argument("--validation-timeout", type=float, default=60.0,
                         help="seconds a component may take to validate a configuration change")
+    bridge = parser.add_argument_group("IoT Core bridge (default: an embedded loopback)")
+    bridge.add_argument("--mqtt-endpoint", metavar="HOST[:PORT]",
+                        help="send IoT Core traffic to this MQTT broker over mutual TLS (AWS IoT Core, Mosquitto)")
+    bridge.add_argument("--mqtt-cert", type=Path, help="client certificate (PEM)")
+    bridge.add_argument("--mqtt-key", type=Path, help="client private key (PEM)")
+    bridge.add_argument("--mqtt-ca", type=Path, help="CA certificate(s) to trust (PEM)")
 
 
 def layout_of(args: argparse.Namespace) -> RuntimeLayout:
@@ -121,7 +127,21 @@ def build_runtime(args: argparse.Namespace, extra_env: dict[str, str] | None = N
     env = _env_pairs(args.env)
     env.update(extra_env or {})
     return LocalRuntime(layout_of(args).root, args.thing_name or default_thing_name(), region=args.region,
-                        secrets_file=args.secrets_file, validation_timeout_s=args.validation_timeout, extra_env=env)
+                        secrets_file=args.secrets_file, validation_timeout_s=args.validation_timeout, extra_env=env,
+                        mqtt_endpoint=mqtt_endpoint_of(args))
+
+
+def mqtt_endpoint_of(args: argparse.Namespace) -> Any:
+    from edgewatch.local.mqtt_uplink import MqttEndpoint, UplinkError
+
+    if not args.mqtt_endpoint:
+        return None
+    if not args.mqtt_cert or not args.mqtt_key:
+        raise CommandError("--mqtt-endpoint needs --mqtt-cert and --mqtt-key (mutual TLS)")
+    try:
+        return MqttEndpoint.parse(args.mqtt_endpoint, args.mqtt_cert, args.mqtt_key, args.mqtt_ca)
+    except UplinkError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def setup_runtime_logging(layout: RuntimeLayout, verbose: bool = False) -> None:
@@ -164,6 +184,9 @@ def _start_detached(args: argparse.Namespace, layout: RuntimeLayout) -> int:
         command += ["--secrets-file", str(args.secrets_file)]
     for pair in args.env:
         command += ["--env", pair]
+    for option in ("mqtt_endpoint", "mqtt_cert", "mqtt_key", "mqtt_ca"):
+        if getattr(args, option):
+            command += ["--" + option.replace("_", "-"), str(getattr(args, option))]
     layout.logs().mkdir(parents=True, exist_ok=True)
     with open(layout.logs() / "runtime.out", "ab") as output:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output,

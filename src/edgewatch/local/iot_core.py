@@ -1,8 +1,10 @@
-"""PublishToIoTCore / SubscribeToIoTCore, with an embedded AWS IoT Core loopback by default.
+"""PublishToIoTCore / SubscribeToIoTCore: an embedded AWS IoT Core loopback, or a bridge to a broker.
 
-The loopback delivers what components publish to matching IoT Core subscribers and appends every
-publish to a JSON Lines log under the runtime root, so tests and people can see what "the cloud"
-received. `fail_publishes` simulates a lost uplink (PublishToIoTCore then fails as the nucleus
+By default (no uplink) what components publish is delivered to matching IoT Core subscribers
+locally. With an uplink (`MqttUplink`, MQTT5 over mutual TLS) it goes to the broker, and what the
+broker sends on subscribed filters comes back to the subscribers. Either way every publish is
+appended to a JSON Lines log under the runtime root, so tests and people can see what went to
+"the cloud". `fail_publishes` simulates a lost uplink (PublishToIoTCore then fails as the nucleus
 does when it cannot publish).
 """
 
@@ -21,6 +23,7 @@ from edgewatch.local.access_control import MQTTPROXY
 from edgewatch.local.ipc_errors import InvalidArgumentsError, ServiceError
 from edgewatch.local.ipc_protocol import NAMESPACE, dumps
 from edgewatch.local.ipc_server import IpcServer, Stream, b64decode_field, b64encode
+from edgewatch.local.mqtt_uplink import MqttUplink
 from edgewatch.local.topics import has_wildcard, mqtt_match, valid_filter
 
 log = logging.getLogger(__name__)
@@ -88,11 +91,12 @@ def log_record(topic: str, payload: bytes, qos: int, publisher: str, retain: boo
     return record
 
 
-class IotCoreLoopback:
-    """Stands in for AWS IoT Core: local delivery plus an inspectable message log."""
+class IotCoreService:
+    """Stands in for the nucleus's IoT Core connection: loopback, or bridged through `uplink`."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, uplink: MqttUplink | None = None) -> None:
         self.log = MessageLog(log_path)
+        self.uplink = uplink
         self.subscriptions: list[IotSubscription] = []
         self.fail_publishes: str | None = None
         self.published = 0
@@ -114,7 +118,20 @@ class IotCoreLoopback:
         stream.principal.authorize(MQTTPROXY, "PublishToIoTCore", topic)
         if self.fail_publishes is not None:
             raise ServiceError(f"Failed to publish to IoT Core: {self.fail_publishes}")
-        self.deliver(topic, payload, qos, stream.principal.name, bool(request.get("retain")))
+        retain = bool(request.get("retain"))
+        if self.uplink is None:
+            self.deliver(topic, payload, qos, stream.principal.name, retain)
+            return {}
+        return self._publish_uplink(self.uplink, topic, payload, qos, stream.principal.name, retain)
+
+    async def _publish_uplink(self, uplink: MqttUplink, topic: str, payload: bytes, qos: int, publisher: str,
+                              retain: bool) -> dict[str, Any]:
+        try:
+            await uplink.publish(topic, payload, qos, retain)
+        except Exception as exc:  # what the broker or the connection said, as the nucleus reports it
+            raise ServiceError(f"Failed to publish to IoT Core: {exc}") from None
+        self.published += 1
+        self.log.append(log_record(topic, payload, qos, publisher, retain))
         return {}
 
     def handle_subscribe(self, stream: Stream, request: dict[str, Any]) -> dict[str, Any]:
@@ -126,15 +143,31 @@ class IotCoreLoopback:
         stream.principal.authorize(MQTTPROXY, "SubscribeToIoTCore", topic_filter)
         sub = IotSubscription(topic_filter, stream)
         self.subscriptions.append(sub)
-        stream.on_close.append(lambda: self.subscriptions.remove(sub))
+        stream.on_close.append(lambda: self._unsubscribe(sub))
+        if self.uplink is None:
+            return {}
+        return self._subscribe_uplink(self.uplink, topic_filter)
+
+    async def _subscribe_uplink(self, uplink: MqttUplink, topic_filter: str) -> dict[str, Any]:
+        try:
+            await uplink.subscribe(topic_filter)
+        except Exception as exc:
+            raise ServiceError(f"Failed to subscribe to {topic_filter} on IoT Core: {exc}") from None
         return {}
+
+    def _unsubscribe(self, sub: IotSubscription) -> None:
+        self.subscriptions.remove(sub)
+        if self.uplink is not None:
+            self.uplink.unsubscribe(sub.topic_filter)
+
+    def received(self, topic: str, payload: bytes, retain: bool = False) -> int:
+        """A message from the broker: hand it to the matching local subscribers."""
+        matching = [s for s in self.subscriptions if mqtt_match(s.topic_filter, topic)]
+        event = dumps({"message": {"topicName": topic, "payload": b64encode(payload), "retain": retain}})
+        return sum(s.stream.send_event(event) for s in matching)
 
     def deliver(self, topic: str, payload: bytes, qos: int, publisher: str, retain: bool = False) -> int:
         """Record a message as received by IoT Core and hand it to matching subscribers."""
         self.published += 1
         self.log.append(log_record(topic, payload, qos, publisher, retain))
-        matching = [s for s in self.subscriptions if mqtt_match(s.topic_filter, topic)]
-        if not matching:
-            return 0
-        event = dumps({"message": {"topicName": topic, "payload": b64encode(payload), "retain": retain}})
-        return sum(s.stream.send_event(event) for s in matching)
+        return self.received(topic, payload, retain)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets as token_source
 from collections.abc import Callable, Mapping
@@ -11,9 +12,10 @@ from typing import Any
 
 from edgewatch.local.access_control import AccessControl
 from edgewatch.local.configuration import ConfigurationStore
-from edgewatch.local.iot_core import IotCoreLoopback
+from edgewatch.local.iot_core import IotCoreService
 from edgewatch.local.ipc_errors import InvalidArgumentsError
 from edgewatch.local.ipc_server import IpcServer, Principal, Stream
+from edgewatch.local.mqtt_uplink import MqttEndpoint, MqttUplink
 from edgewatch.local.pubsub import LocalPubSub
 from edgewatch.local.secrets import SecretStore
 
@@ -32,9 +34,10 @@ class IpcServices:
     secrets_file: Path | None = None
     persist_configuration: bool = True
     max_pending_bytes: int | None = None
+    mqtt_endpoint: MqttEndpoint | None = None  # None: the embedded IoT Core loopback
     server: IpcServer = field(init=False)
     pubsub: LocalPubSub = field(init=False)
-    iot_core: IotCoreLoopback = field(init=False)
+    iot_core: IotCoreService = field(init=False)
     configuration: ConfigurationStore = field(init=False)
     secret_store: SecretStore | None = field(init=False, default=None)
     state_listeners: list[Callable[[str, str], None]] = field(init=False, default_factory=list)
@@ -45,7 +48,7 @@ class IpcServices:
         self.server = IpcServer(self.socket_path, **kwargs)
         self.pubsub = LocalPubSub()
         self.pubsub.install(self.server)
-        self.iot_core = IotCoreLoopback(self.root / "iotcore" / "messages.jsonl")
+        self.iot_core = IotCoreService(self.root / "iotcore" / "messages.jsonl")
         self.iot_core.install(self.server)
         self.configuration = ConfigurationStore(self.root / "config" if self.persist_configuration else None)
         self.configuration.install(self.server)
@@ -74,10 +77,23 @@ class IpcServices:
 
     async def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.mqtt_endpoint is not None:
+            loop = asyncio.get_running_loop()
+            uplink = MqttUplink(
+                self.mqtt_endpoint, self.thing_name,
+                # awscrt calls back on its own thread; the IPC state lives on this loop
+                lambda topic, payload, retain: loop.call_soon_threadsafe(
+                    self.iot_core.received, topic, payload, retain
+                ),
+            )
+            self.iot_core.uplink = uplink
+            await loop.run_in_executor(None, uplink.start)
         await self.server.start()
 
     async def stop(self) -> None:
         await self.server.stop()
+        if self.iot_core.uplink is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.iot_core.uplink.stop)
 
     def _handle_update_state(self, stream: Stream, request: dict[str, Any]) -> dict[str, Any]:
         state = request.get("state")

@@ -34,6 +34,7 @@ from edgewatch.local.deployment_plan import (
 )
 from edgewatch.local.ipc_services import IpcServices
 from edgewatch.local.layout import RuntimeLayout
+from edgewatch.local.mqtt_uplink import MqttEndpoint
 from edgewatch.recipe import (
     ComponentPaths,
     InterpolationContext,
@@ -108,6 +109,7 @@ class LocalRuntime:
         kill_grace_s: float = 5.0,
         platform: Mapping[str, str] | None = None,
         extra_env: Mapping[str, str] | None = None,
+        mqtt_endpoint: MqttEndpoint | None = None,
     ) -> None:
         self.layout = RuntimeLayout(Path(root).resolve())
         self.thing_name = thing_name
@@ -117,7 +119,8 @@ class LocalRuntime:
         self.kill_grace_s = kill_grace_s
         self.platform = dict(platform or current_platform())
         self.extra_env = dict(extra_env or {})
-        self.services = IpcServices(self.layout.socket_path, self.layout.root, thing_name, secrets_file)
+        self.services = IpcServices(self.layout.socket_path, self.layout.root, thing_name, secrets_file,
+                                    mqtt_endpoint=mqtt_endpoint)
         self.services.state_listeners.append(self._on_reported_state)
         self.deployed: dict[str, Deployed] = {}
         self.runners: dict[str, ComponentRunner] = {}

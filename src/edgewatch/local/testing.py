@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from edgewatch.local import event_loop
 from edgewatch.local.ipc_services import IpcServices
+from edgewatch.local.mqtt_uplink import MqttEndpoint
 
 T = TypeVar("T")
 
@@ -59,10 +60,12 @@ class ThreadedIpcRuntime:
         secrets_file: Path | None = None,
         socket_path: str | None = None,
         max_pending_bytes: int | None = None,
+        mqtt_endpoint: MqttEndpoint | None = None,
     ) -> None:
         self.socket_path = socket_path or short_socket_path()
         self.services = IpcServices(
-            self.socket_path, Path(root), thing_name, secrets_file, max_pending_bytes=max_pending_bytes
+            self.socket_path, Path(root), thing_name, secrets_file, max_pending_bytes=max_pending_bytes,
+            mqtt_endpoint=mqtt_endpoint,
         )
         self._components = dict(components)
         self._tokens: dict[str, str] = {}
