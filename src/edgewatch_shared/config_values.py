@@ -8,7 +8,7 @@ and reject the rest with a reason an operator can act on.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -88,3 +88,19 @@ def as_choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
 def unknown_keys(doc: Mapping[str, Any], known: set[str]) -> list[str]:
     """Keys of `doc` that the component does not know (reported, not fatal: old keys linger)."""
     return sorted(k for k in doc if k not in known)
+
+
+def validity_reason_for(
+    parse: Callable[[Mapping[str, Any] | None], object],
+) -> Callable[[Mapping[str, Any] | None], str | None]:
+    """The validator for a deployment's proposed configuration: None when `parse` accepts it, else
+    the reason (starting with the key). Using the component's own parser means what is accepted runs."""
+
+    def validity_reason(raw: Mapping[str, Any] | None) -> str | None:
+        try:
+            parse(raw)
+        except ConfigValueError as err:
+            return str(err)
+        return None
+
+    return validity_reason

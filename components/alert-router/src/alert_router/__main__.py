@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from alert_router.config import RouterConfig, parse_config, validity_reason
 from alert_router.core import RouterCore
@@ -19,6 +16,7 @@ from alert_router.outbox import Outbox
 from alert_router.secrets import Redactor, SecretSource
 from alert_router.service import RouterService
 from alert_router.wiring import IntegrationFactory, silence_book
+from edgewatch_shared.component_env import start_component, stop_on_signals
 from edgewatch_shared.config_lifecycle import initial_config
 from edgewatch_shared.config_values import ConfigValueError
 
@@ -29,13 +27,7 @@ HEALTH_FILE = "alert-router-health.json"
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=os.environ.get("EDGEWATCH_LOG_LEVEL", "INFO"),
-        stream=sys.stdout,  # the nucleus captures stdout into the component log
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    thing = os.environ.get("AWS_IOT_THING_NAME", "unknown-thing")
-    work_path = Path(os.environ.get("EDGEWATCH_WORK_PATH", os.getcwd()))
+    thing, work_path = start_component()
     redactor = Redactor()
     ipc = RouterIpc()
     holder: dict[str, RouterService] = {}
@@ -75,9 +67,7 @@ def main() -> int:
     ipc.connect()
     _announce(config, thing, outbox)
 
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop_on_signals()
     # Topics may change with a configuration update; the loop re-subscribes when they do.
     watcher = threading.Thread(target=_keep_connected, args=(ipc, service, subscribe, stop), daemon=True)
     watcher.start()

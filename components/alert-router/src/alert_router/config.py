@@ -15,12 +15,12 @@ from typing import Any
 from alert_router.inhibition import InhibitRule, parse_inhibit_rules
 from alert_router.routing import Route, parse_route
 from alert_router.rules import Rule, parse_rules
-from edgewatch_shared.config_values import ConfigValueError, as_int, as_str
+from edgewatch_shared.config_values import ConfigValueError, as_int, as_str, validity_reason_for
 from edgewatch_shared.durations import parse_duration
+from edgewatch_shared.topics import MAX_TOPIC_BYTES, MAX_TOPIC_SLASHES, as_topic
 
-THING_NAME_PLACEHOLDER = "{iot:thingName}"
-MAX_TOPIC_BYTES = 256
-MAX_TOPIC_SLASHES = 7
+# The router has always named both size limits in one reason; kept so rejections read as before.
+TOPIC_LIMITS_REASON = f"must be at most {MAX_TOPIC_BYTES} bytes and {MAX_TOPIC_SLASHES} slashes"
 
 DEFAULT_RULES: list[dict[str, Any]] = [
     {"name": "HighCpu", "metric": "cpu.percent", "matchers": ['cpu="total"'], "value": "avg", "window": "5m",
@@ -146,24 +146,12 @@ def parse_config(raw: Mapping[str, Any] | None) -> RouterConfig:
     )  # fmt: skip
 
 
-def validity_reason(raw: Mapping[str, Any] | None) -> str | None:
-    """None when `raw` is acceptable, else the reason (starting with the path) to report."""
-    try:
-        parse_config(raw)
-    except ConfigValueError as err:
-        return str(err)
-    return None
+# None when a proposed configuration is acceptable, else the reason (starting with the path) to report.
+validity_reason = validity_reason_for(parse_config)
 
 
-def topic(key: str, value: Any, *, thing_placeholder: bool = False) -> str:
-    text = as_str(key, value)
-    if any(c in text for c in "+#*"):
-        raise ConfigValueError(key, f"must not contain wildcards (+, #, *), got {text!r}")
-    if text.startswith("/") or text.endswith("/") or "//" in text:
-        raise ConfigValueError(key, f"must not have empty levels, got {text!r}")
-    if len(text.encode()) > MAX_TOPIC_BYTES or text.count("/") > MAX_TOPIC_SLASHES:
-        raise ConfigValueError(key, f"must be at most {MAX_TOPIC_BYTES} bytes and {MAX_TOPIC_SLASHES} slashes")
-    return text
+def topic(key: str, value: Any) -> str:
+    return as_topic(key, value, limits_reason=TOPIC_LIMITS_REASON)
 
 
 def _receivers(path: str, raw: Any) -> dict[str, tuple[IntegrationSpec, ...]]:
@@ -238,7 +226,3 @@ def _slack(path: str, raw: Mapping[str, Any]) -> SlackSpec:
                                allow_zero=False),
         min_interval=parse_duration(f"{path}.minIntervalSeconds", raw.get("minIntervalSeconds", 1), maximum=60),
     )  # fmt: skip
-
-
-def topic_for_thing(template: str, thing: str) -> str:
-    return template.replace(THING_NAME_PLACEHOLDER, thing)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alert_router.notification import Notification
+from edgewatch_shared.sqlite_store import open_wal_database
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +62,13 @@ class OutboxStats:
 
 class Outbox:
     def __init__(self, path: Path, max_rows: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_rows = max_rows
         self.stats = OutboxStats()
         self._lock = threading.Lock()
         # One connection shared by the delivery threads and the router loop, serialised by the lock.
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed row survives a process kill
-        self._db.executescript(SCHEMA)
+        # WAL + NORMAL: a committed row survives a process kill.
+        self._db = open_wal_database(path, SCHEMA, synchronous="NORMAL")
         self._memory: dict[int, OutboxItem] = {}
         self._memory_seq = itertools.count(-1, -1)
 

@@ -7,13 +7,14 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from alert_router.config import IntegrationSpec, RouterConfig, topic_for_thing
+from alert_router.config import IntegrationSpec, RouterConfig
 from alert_router.delivery import Integration
 from alert_router.outbox import Outbox
 from alert_router.receivers.slack import SlackIntegration
 from alert_router.receivers.topics import IotCoreIntegration, LocalTopicIntegration, LogIntegration
 from alert_router.secrets import SecretSource
 from alert_router.silences import Silence, SilenceBook, parse_silence_message
+from edgewatch_shared.topics import topic_for_thing
 
 logger = logging.getLogger(__name__)
 

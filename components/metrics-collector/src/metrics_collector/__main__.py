@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
+from edgewatch_shared.component_env import start_component, stop_on_signals
 from edgewatch_shared.config_lifecycle import initial_config
 from metrics_collector.config import parse_config, validity_reason
 from metrics_collector.config_updates import ConfigInbox
@@ -28,14 +26,7 @@ BUFFER_FILE = "metrics-buffer.sqlite"
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=os.environ.get("EDGEWATCH_LOG_LEVEL", "INFO"),
-        stream=sys.stdout,  # the nucleus captures stdout into the component log
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    thing = os.environ.get("AWS_IOT_THING_NAME", "unknown-thing")
-    # The recipe sets EDGEWATCH_WORK_PATH to {work:path}; Run also starts there.
-    work_path = Path(os.environ.get("EDGEWATCH_WORK_PATH", os.getcwd()))
+    thing, work_path = start_component()
 
     inbox = ConfigInbox()
     ipc = CollectorIpc()
@@ -67,9 +58,7 @@ def main() -> int:
         wall_clock=time.time,
     )
 
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop_on_signals()
     upload_thread = threading.Thread(target=uploader.run, args=(stop,), name="iot-uploader", daemon=True)
     upload_thread.start()
     logger.info(

@@ -16,10 +16,11 @@ from edgewatch_shared.config_values import (
     ConfigValueError,
     as_choice,
     as_int,
-    as_str,
     as_str_list,
+    validity_reason_for,
 )
 from edgewatch_shared.durations import parse_seconds
+from edgewatch_shared.topics import as_topic, topic_for_thing
 
 METRIC_GROUPS: tuple[str, ...] = (
     "cpu",
@@ -35,11 +36,8 @@ METRIC_GROUPS: tuple[str, ...] = (
     "collector",
 )
 PUBLISH_MODES = ("summary", "raw")
-THING_NAME_PLACEHOLDER = "{iot:thingName}"
-# IoT Core service limits: a payload of at most 128 KB, a topic of at most 256 bytes and 7 slashes.
+# IoT Core service limit: a payload of at most 128 KB (topic limits: edgewatch_shared.topics).
 MAX_IOT_PAYLOAD_BYTES = 128 * 1024
-MAX_TOPIC_BYTES = 256
-MAX_TOPIC_SLASHES = 7
 
 DEFAULTS: dict[str, Any] = {
     "sampleIntervalSeconds": 10,
@@ -80,7 +78,7 @@ class CollectorConfig:
     iot_max_payload_bytes: int
 
     def iot_topic(self, thing_name: str) -> str:
-        return self.iot_topic_template.replace(THING_NAME_PLACEHOLDER, thing_name)
+        return topic_for_thing(self.iot_topic_template, thing_name)
 
 
 def parse_config(raw: Mapping[str, Any] | None) -> CollectorConfig:
@@ -106,8 +104,8 @@ def parse_config(raw: Mapping[str, Any] | None) -> CollectorConfig:
         ),
         iot_publish_interval=publish_interval,
         iot_publish_mode=as_choice("iotPublishMode", doc["iotPublishMode"], PUBLISH_MODES),
-        local_topic=_topic("localTopic", doc["localTopic"]),
-        iot_topic_template=_topic("iotTopic", doc["iotTopic"]),
+        local_topic=as_topic("localTopic", doc["localTopic"]),
+        iot_topic_template=as_topic("iotTopic", doc["iotTopic"]),
         metric_groups=frozenset(groups),
         top_processes=as_int("topProcesses", doc["topProcesses"], minimum=0, maximum=50),
         disk_include_mounts=as_str_list("diskIncludeMounts", doc["diskIncludeMounts"]),
@@ -122,23 +120,5 @@ def parse_config(raw: Mapping[str, Any] | None) -> CollectorConfig:
     )
 
 
-def _topic(key: str, value: Any) -> str:
-    topic = as_str(key, value)
-    if any(c in topic for c in "+#*"):
-        raise ConfigValueError(key, f"must not contain wildcards (+, #, *), got {topic!r}")
-    if topic.startswith("/") or topic.endswith("/") or "//" in topic:
-        raise ConfigValueError(key, f"must not have empty levels, got {topic!r}")
-    if len(topic.encode()) > MAX_TOPIC_BYTES:
-        raise ConfigValueError(key, f"must be at most {MAX_TOPIC_BYTES} bytes")
-    if topic.count("/") > MAX_TOPIC_SLASHES:
-        raise ConfigValueError(key, f"must have at most {MAX_TOPIC_SLASHES} slashes, got {topic!r}")
-    return topic
-
-
-def validity_reason(raw: Mapping[str, Any] | None) -> str | None:
-    """None when `raw` is acceptable, else the reason (starting with the key) to report."""
-    try:
-        parse_config(raw)
-    except ConfigValueError as err:
-        return str(err)
-    return None
+# None when a proposed configuration is acceptable, else the reason (starting with the key) to report.
+validity_reason = validity_reason_for(parse_config)

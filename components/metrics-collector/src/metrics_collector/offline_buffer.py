@@ -12,10 +12,11 @@ counts them (the count persists across restarts).
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from edgewatch_shared.sqlite_store import open_wal_database
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +48,10 @@ class OfflineBuffer:
     """Thread-safe: the sampling loop appends, the uploader thread reads and deletes."""
 
     def __init__(self, path: Path, max_bytes: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
-        # isolation_level=None: explicit BEGIN/COMMIT below, so each append is one transaction.
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        # Explicit BEGIN/COMMIT below, so each append is one transaction; FULL: see the module docstring.
+        self._db = open_wal_database(path, _SCHEMA, synchronous="FULL")
         count, total = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
         self._depth = BufferDepth(count, total)
 

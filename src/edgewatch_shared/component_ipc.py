@@ -1,0 +1,137 @@
+"""What every component's IPC adapter does: a thin layer over GreengrassCoreIPCClientV2.
+
+It publishes to local pub/sub, reads the configuration, and on every (re)connect re-opens the two
+configuration streams (streams do not survive a lost connection). A call that fails because the
+connection is gone marks the connection broken, and the next call reconnects (with backoff, see
+`IpcConnection`). Components extend `ComponentIpc` with only what is theirs (IoT Core, topics, secrets).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from awsiot.greengrasscoreipc import model
+from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+
+from edgewatch_shared.config_lifecycle import answer_validation
+from edgewatch_shared.ipc_connection import IpcConnection
+
+logger = logging.getLogger(__name__)
+
+CONFIG_TIMEOUT_SECONDS = 10.0
+
+Validator = Callable[[Mapping[str, Any] | None], str | None]
+
+
+class IpcUnavailableError(ConnectionError):
+    """There is no IPC connection right now (reconnect pending its backoff)."""
+
+
+class ComponentIpc:
+    # Subclasses keep their own wording and timeouts: operators grep component logs for these lines.
+    stream_label: ClassVar[str] = "IPC stream"
+    local_publish_timeout: ClassVar[float] = 10.0
+
+    def __init__(self, connection_factory: Callable[..., IpcConnection] = IpcConnection) -> None:
+        self._lock = threading.Lock()
+        self._config_streams: list[Any] = []
+        self._on_config_changed: Callable[[], None] | None = None
+        self._validate: Validator | None = None
+        self._connection = connection_factory(on_connected=self._open_streams)
+
+    def watch_configuration(self, on_changed: Callable[[], None], validate: Validator) -> None:
+        """Call before the first IPC use: streams are opened on every connect."""
+        self._on_config_changed = on_changed
+        self._validate = validate
+
+    def connect(self) -> bool:
+        return self._connection.ensure_connected() is not None
+
+    def connected(self) -> bool:
+        return self._connection.client is not None
+
+    # -- calls
+    def _client(self) -> GreengrassCoreIPCClientV2:
+        client = self._connection.ensure_connected()
+        if client is None:
+            raise IpcUnavailableError("not connected to the Greengrass nucleus")
+        return client
+
+    def _failed(self, client: GreengrassCoreIPCClientV2, err: BaseException) -> None:
+        # Model errors (unauthorized, bad arguments, service errors) come over a live connection;
+        # anything else means the connection itself is unusable.
+        if not isinstance(err, model.GreengrassCoreIPCError):
+            self._connection.mark_broken(client)
+
+    def publish_local(self, topic: str, message: dict[str, Any]) -> None:
+        client = self._client()
+        try:
+            client.publish_to_topic_async(
+                topic=topic, publish_message=model.PublishMessage(json_message=model.JsonMessage(message=message))
+            ).result(self.local_publish_timeout)
+        except Exception as err:
+            self._failed(client, err)
+            raise
+
+    def get_configuration(self) -> dict[str, Any]:
+        client = self._client()
+        try:
+            response = client.get_configuration_async(key_path=[]).result(CONFIG_TIMEOUT_SECONDS)
+        except Exception as err:
+            self._failed(client, err)
+            raise
+        return dict(response.value or {})
+
+    # -- streams
+    def _open_streams(self, client: GreengrassCoreIPCClientV2) -> None:
+        """Runs on every connect (see `IpcConnection`); subclasses add their own streams around it."""
+        with self._lock:
+            self._config_streams = []
+        if self._validate is not None:
+            _, operation = client.subscribe_to_validate_configuration_updates(
+                on_stream_event=lambda event: self._on_validate(client, event), on_stream_error=self._keep_open
+            )
+            self._add_config_stream(operation)
+        if self._on_config_changed is not None:
+            _, operation = client.subscribe_to_configuration_update(
+                key_path=[], on_stream_event=self._on_update, on_stream_error=self._keep_open
+            )
+            self._add_config_stream(operation)
+            # Anything that changed while we were disconnected would otherwise go unnoticed.
+            self._config_changed()
+
+    def _add_config_stream(self, operation: Any) -> None:
+        with self._lock:
+            self._config_streams.append(operation)
+
+    def _on_update(self, event: model.ConfigurationUpdateEvents) -> None:
+        self._config_changed()
+
+    def _config_changed(self) -> None:
+        if self._on_config_changed is not None:
+            self._on_config_changed()
+
+    def _on_validate(self, client: GreengrassCoreIPCClientV2, event: model.ValidateConfigurationUpdateEvents) -> None:
+        answer_validation(client, event, self._validate)
+
+    def _keep_open(self, error: Exception) -> bool:
+        # False keeps the stream: a bad event must not end the subscription.
+        logger.warning("%s error: %s", self.stream_label, error)
+        return False
+
+    def close(self) -> None:
+        with self._lock:
+            streams, self._config_streams = self._config_streams, []
+        for operation in streams:
+            close_stream_quietly(operation)
+        self._connection.close()
+
+
+def close_stream_quietly(operation: Any) -> None:
+    try:
+        operation.close()
+    except Exception as err:  # the stream may already be gone with its connection
+        logger.debug("closing stream: %s", err)
