@@ -42,6 +42,7 @@ def on_validate(message) -> None:
 
 client.subscribe_to_configuration_update(key_path=[], on_stream_event=on_update)
 client.subscribe_to_validate_configuration_updates(on_stream_event=on_validate)
+event("ready")  # subscriptions are open: validation requests and updates now reach this component
 if config.get("reportRunning"):
     client.update_state(state="RUNNING")
 while not os.path.exists("crash"):

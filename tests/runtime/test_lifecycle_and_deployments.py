@@ -25,6 +25,12 @@ def started_pids(root: Path, name: str) -> list[str]:
     return [line.split()[1] for line in events(root, name) if line.startswith("started ")]
 
 
+def ready(root: Path, name: str) -> list[str]:
+    """The probe's pids once it has opened its configuration streams (else a validation could miss it)."""
+    wait_until(lambda: "ready" in events(root, name), what=f"{name} ready")
+    return started_pids(root, name)
+
+
 def request(ws: Workspace, **kwargs) -> DeploymentRequest:
     return DeploymentRequest(ws.recipes, ws.artifacts, **kwargs)
 
@@ -54,7 +60,7 @@ def test_configuration_only_update_notifies_without_restart(workspace, start_run
     workspace.probe("com.test.A", "1.0.0", config="{level: 1, items: [1, 2]}")
     rt = start_runtime()
     assert rt.deploy(request(workspace, merge={"com.test.A": "1.0.0"})).status == "SUCCEEDED"
-    first = wait_until(lambda: started_pids(runtime_root, "com.test.A"))
+    first = ready(runtime_root, "com.test.A")
     record = rt.deploy(DeploymentRequest(config_updates={"com.test.A": ConfigUpdate({"items": [9]})}))
     assert record.status == "SUCCEEDED"
     wait_until(lambda: "config-update items" in events(runtime_root, "com.test.A"), what="update event")
@@ -71,7 +77,7 @@ def test_component_rejecting_a_configuration_fails_the_deployment_and_keeps_the_
     workspace.probe("com.test.A", "1.0.0", config="{rejectIf: bad, level: 1}")
     rt = start_runtime()
     rt.deploy(request(workspace, merge={"com.test.A": "1.0.0"}))
-    first = wait_until(lambda: started_pids(runtime_root, "com.test.A"))
+    first = ready(runtime_root, "com.test.A")
     record = rt.deploy(DeploymentRequest(config_updates={"com.test.A": ConfigUpdate({"bad": "level too high"})}))
     assert record.status == "FAILED"
     assert record.reason == "com.test.A rejected the configuration: level too high"
@@ -224,7 +230,8 @@ def test_removal_runs_shutdown_and_restart_keeps_configuration(workspace, start_
     again = start_runtime()
     assert again.state("com.test.A") == "RUNNING"
     assert again.call(again.runtime.services.configuration.get, "com.test.A") == {"level": 5}
-    wait_until(lambda: '"level": 5' in (events(runtime_root, "com.test.A") or [""])[-1], what="restarted")
+    wait_until(lambda: any(line.startswith("started ") and '"level": 5' in line
+                           for line in events(runtime_root, "com.test.A")), what="restarted with level 5")
     assert again.deploy(DeploymentRequest(remove=["com.test.A"])).status == "SUCCEEDED"
     assert shutdown_mark.read_text() == "bye\nbye\n"
     assert again.call(lambda: dict(again.runtime.deployed)) == {}
@@ -268,12 +275,12 @@ def test_configuration_used_by_the_lifecycle_restarts_the_component(workspace, s
                     lifecycle=f"Run: exec {sys.executable} -u {{artifacts:path}}/probe.py {{configuration:/mode}}")
     rt = start_runtime()
     rt.deploy(request(workspace, merge={"com.test.A": "1.0.0"}))
-    wait_until(lambda: started_pids(runtime_root, "com.test.A"))
+    ready(runtime_root, "com.test.A")
     assert rt.deploy(DeploymentRequest(config_updates={"com.test.A": ConfigUpdate({"mode": "slow"})})).status \
         == "SUCCEEDED"
-    restarted = wait_until(lambda: len(started_pids(runtime_root, "com.test.A")) == 2
-                           and events(runtime_root, "com.test.A"))
-    assert restarted[-1].endswith("argv=['slow']")
+    wait_until(lambda: len(started_pids(runtime_root, "com.test.A")) == 2)
+    starts = [line for line in events(runtime_root, "com.test.A") if line.startswith("started ")]
+    assert starts[-1].endswith("argv=['slow']")
 
 
 def test_soft_dependency_is_started_first_and_removing_an_unknown_component_fails(

@@ -253,6 +253,8 @@ class LocalRuntime:
                  record.deployment_id, start, restart, reconfigure, removed)
 
         for name in reconfigure + restart:
+            if targets[name].config == old[name].config:
+                continue  # only a changed configuration is offered for validation, as on the nucleus
             result = await self.services.configuration.validate(
                 name, targets[name].config, record.deployment_id, self.validation_timeout_s)
             if not result.accepted:
