@@ -115,6 +115,8 @@ def test_429_honours_retry_after(fake: FakeSlack, outbox: Outbox, tmp_path: Path
     harnesses.append(h)
     h.send(make_notification(), slack.key)
     wait_until(lambda: fake.delivered(), timeout=10, what="delivery after the 429")
+    # the server has the message; the worker records success once it has read the answer
+    wait_until(lambda: h.health(slack.key).delivered == 1, timeout=10, what="the delivery recorded")
     first, second = fake.received[0], fake.received[1]
     assert first.answered == "429"
     assert second.at - first.at >= 0.95, "retried before Retry-After"
