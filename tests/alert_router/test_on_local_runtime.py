@@ -5,11 +5,9 @@ with a real local HTTP server behaving like Slack, the IoT Core loopback log and
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, wait_until
+from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, start_component_process, wait_until
 from tests.alert_router.fake_slack import FakeSlack
 
 NAME = "com.edgewatch.AlertRouter"
@@ -67,17 +65,8 @@ def runtime(tmp_path: Path, fake: FakeSlack) -> Iterator[ThreadedIpcRuntime]:
 
 
 def start_router(runtime: ThreadedIpcRuntime, work: Path) -> subprocess.Popen[bytes]:
-    work.mkdir(exist_ok=True)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "components" / "alert-router" / "src"), str(ROOT / "src")]),
-        "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT": runtime.socket_path,
-        "SVCUID": runtime.svcuid(NAME),
-        "AWS_IOT_THING_NAME": THING,
-        "EDGEWATCH_WORK_PATH": str(work),
-    }
-    log = (work / "router.log").open("ab")
-    return subprocess.Popen([sys.executable, "-m", "alert_router"], env=env, cwd=work, stdout=log, stderr=log)
+    return start_component_process(runtime.socket_path, runtime.svcuid(NAME), THING, "alert_router",
+                                   [ROOT / "components" / "alert-router" / "src", ROOT / "src"], work)
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -154,12 +143,12 @@ def test_metric_to_slack_iot_core_and_local_topic_and_rejected_config(
                    timeout=20, interval=0.2, what="the resolved notification")  # fmt: skip
         # A malformed message is counted and logged, never fatal.
         publish(peer, {"schema": "edgewatch.metrics/1", "thing": THING})
-        log_file = tmp_path / "work" / "router.log"
+        log_file = tmp_path / "work" / "alert_router.log"
         wait_until(lambda: "malformed metrics message" in log_file.read_text(), what="the malformed message log")
     finally:
         stop(router)
     assert router.returncode == 0
-    log = (tmp_path / "work" / "router.log").read_text()
+    log = (tmp_path / "work" / "alert_router.log").read_text()
     assert "XXXXSECRETXXXX" not in log  # the webhook URL read from SecretManager is never logged
 
 

@@ -7,11 +7,9 @@ Subprocess: `python -m metrics_collector` itself, killed with SIGKILL during an 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,7 +31,7 @@ from metrics_collector.service import CollectorService
 from metrics_collector.system_source import PsutilSource
 from metrics_collector.uploader import IotUploader
 
-from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, wait_until
+from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, start_component_process, wait_until
 from edgewatch_shared.ipc_connection import IpcConnection
 from edgewatch_shared.metrics_message import from_dict
 
@@ -156,16 +154,8 @@ def buffered(db: Path) -> int:
 
 
 def start_collector(runtime: ThreadedIpcRuntime, work: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(COMPONENT_SRC), str(ROOT / "src")]),
-        "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT": runtime.socket_path,
-        "SVCUID": runtime.svcuid(NAME),
-        "AWS_IOT_THING_NAME": THING,
-        "EDGEWATCH_WORK_PATH": str(work),
-    }
-    log = (work / "collector.log").open("ab")
-    return subprocess.Popen([sys.executable, "-m", "metrics_collector"], env=env, cwd=work, stdout=log, stderr=log)
+    return start_component_process(runtime.socket_path, runtime.svcuid(NAME), THING, "metrics_collector",
+                                   [COMPONENT_SRC, ROOT / "src"], work)
 
 
 def test_outage_is_buffered_survives_kill_9_and_is_replayed_in_order(

@@ -241,3 +241,23 @@ class RuntimeThread:
 
     def state(self, name: str) -> str:
         return self.call(self.runtime.component_state, name)
+
+
+def start_component_process(
+    socket_path: str, svcuid: str, thing_name: str, module: str, python_path: list[Path], work: Path,
+    extra_env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Run `python -m module` as the nucleus would run a component: its SVCUID, the IPC socket, the thing
+    name and work path in the environment; stdout and stderr appended to `<work>/<module>.log`."""
+    work.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(p) for p in python_path),
+        "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT": socket_path,
+        "SVCUID": svcuid,
+        "AWS_IOT_THING_NAME": thing_name,
+        "EDGEWATCH_WORK_PATH": str(work),
+        **(extra_env or {}),
+    }
+    with (work / f"{module}.log").open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", module], env=env, cwd=work, stdout=log, stderr=log)
