@@ -299,3 +299,15 @@ Manifests:
     assert order.read_text().split() == ["com.test.Lib", "com.test.User"]
     bad = rt.deploy(DeploymentRequest(remove=["com.test.Nobody"]))
     assert bad.status == "FAILED" and "com.test.Nobody" in bad.reason
+
+
+def test_a_damaged_stored_recipe_does_not_keep_the_other_components_down(workspace, start_runtime, runtime_root):
+    workspace.probe("com.test.A", "1.0.0")
+    workspace.probe("com.test.B", "1.0.0")
+    rt = start_runtime()
+    assert rt.deploy(request(workspace, merge={"com.test.A": "1.0.0", "com.test.B": "1.0.0"})).status == "SUCCEEDED"
+    rt.stop()
+    (runtime_root / "packages" / "recipes" / "com.test.B-1.0.0.yaml").write_text("not: [a, recipe")
+    again = start_runtime()
+    assert again.state("com.test.A") == "RUNNING"
+    assert again.call(lambda: sorted(again.runtime.deployed)) == ["com.test.A"]

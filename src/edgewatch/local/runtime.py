@@ -424,7 +424,11 @@ class LocalRuntime:
         configs: dict[str, Any] = {}
         loaded = []
         for entry in entries:
-            recipe = load_recipe(entry["recipe"])
+            try:
+                recipe = load_recipe(entry["recipe"])
+            except (RecipeError, OSError) as exc:  # one damaged recipe must not keep the others down
+                log.error("cannot restore %s-%s: %s", entry["name"], entry["version"], exc)
+                continue
             configs[entry["name"]] = (self.services.configuration.get(entry["name"])
                                       or dict(recipe.default_configuration))
             loaded.append((entry, recipe))
@@ -432,8 +436,12 @@ class LocalRuntime:
             name, version = entry["name"], entry["version"]
             svcuid = token_source.token_urlsafe(24)
             versions = {e["name"]: e["version"] for e, _ in loaded}
-            spec = self._run_spec(name, version, recipe, configs, svcuid, recipe.select(self.platform).lifecycle,
-                                  versions)
+            try:
+                spec = self._run_spec(name, version, recipe, configs, svcuid,
+                                      recipe.select(self.platform).lifecycle, versions)
+            except (RecipeError, DeploymentError) as exc:
+                log.error("cannot restore %s-%s: %s", name, version, exc)
+                continue
             targets[name] = Deployed(name, version, recipe, Path(entry["recipe"]), entry["root"], configs[name],
                                      spec, svcuid)
             self.services.add_component(name, configs[name].get("accessControl"), None, svcuid)
