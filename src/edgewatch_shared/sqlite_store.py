@@ -1,10 +1,30 @@
-"""Opening a component's SQLite file under its work folder: WAL, autocommit, shared across threads."""
+"""Opening a component's SQLite file under its work folder: WAL, autocommit, shared across threads.
+
+Stored state is opened defensively: a file that is not a sound SQLite database (bad header,
+truncation, damaged pages, or a zero-byte file where a database was expected) is moved aside as
+`<name>.corrupt-<UTC timestamp>` together with its -wal/-shm files, never deleted, and a fresh
+database takes its place. The caller learns of it through `StoreOpening.quarantined_to` and says
+so in its log and health.
+"""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoreOpening:
+    db: sqlite3.Connection
+    quarantined_to: Path | None = None  # where a corrupt file was moved, if one was
+    reason: str = ""  # why it was judged corrupt
 
 
 def open_wal_database(path: Path, schema: str, *, synchronous: Literal["NORMAL", "FULL"]) -> sqlite3.Connection:
@@ -20,3 +40,70 @@ def open_wal_database(path: Path, schema: str, *, synchronous: Literal["NORMAL",
     db.execute(f"PRAGMA synchronous={synchronous}")
     db.executescript(schema)
     return db
+
+
+def open_checked_database(
+    path: Path, schema: str, *, synchronous: Literal["NORMAL", "FULL"],
+    now: Callable[[], float] = time.time,
+) -> StoreOpening:
+    """`open_wal_database` after `PRAGMA quick_check`; a corrupt file is quarantined, not fatal.
+
+    Only corruption is handled here: an OSError such as a full disk or a read-only folder is the
+    caller's to report, because moving a sound file aside would lose its data.
+    """
+    reason = _corruption(path)
+    if reason is None:
+        try:
+            return StoreOpening(open_wal_database(path, schema, synchronous=synchronous))
+        except sqlite3.DatabaseError as err:
+            if isinstance(err, sqlite3.OperationalError) and not _looks_corrupt(err):
+                raise
+            reason = f"cannot apply schema: {err}"
+    moved = quarantine(path, now())
+    _log.error("store %s is corrupt (%s); moved aside to %s and starting with an empty store", path, reason, moved)
+    return StoreOpening(open_wal_database(path, schema, synchronous=synchronous), moved, reason)
+
+
+def quarantine(path: Path, now_s: float) -> Path:
+    """Move `path` (and its -wal/-shm companions) to `<path>.corrupt-<timestamp>`; returns the new path."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now_s))
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        n += 1
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.rename(target.with_name(target.name + suffix))
+    if path.exists():
+        path.rename(target)
+    return target
+
+
+def _corruption(path: Path) -> str | None:
+    """Why the existing file at `path` is not a sound database, or None (sound or absent)."""
+    if not path.exists():
+        return None
+    if path.stat().st_size == 0:
+        return "zero-byte file"
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
+    except sqlite3.DatabaseError as err:
+        return str(err)
+    try:
+        rows = db.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as err:
+        if isinstance(err, sqlite3.OperationalError) and not _looks_corrupt(err):
+            raise
+        return str(err)
+    finally:
+        db.close()
+    if rows != [("ok",)]:
+        return "quick_check: " + "; ".join(str(r[0]) for r in rows[:5])
+    return None
+
+
+def _looks_corrupt(err: sqlite3.DatabaseError) -> bool:
+    text = str(err).lower()
+    return any(s in text for s in ("malformed", "not a database", "corrupt", "file is encrypted"))
