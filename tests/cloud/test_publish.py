@@ -123,9 +123,32 @@ def test_bucket_owned_by_another_account_is_refused(aws_env: None, monkeypatch: 
             ensure_bucket(Clients(), BUCKET, REGION)
 
 
-def test_existing_own_bucket_is_reused(offline_aws: OfflineAws) -> None:
+def _hardening(s3) -> tuple[object, object, object]:  # type: ignore[no-untyped-def]
+    def read(call, key):  # type: ignore[no-untyped-def]
+        try:
+            return call(Bucket=BUCKET)[key]
+        except s3.exceptions.ClientError:
+            return None
+
+    return (read(s3.get_bucket_encryption, "ServerSideEncryptionConfiguration"),
+            read(s3.get_public_access_block, "PublicAccessBlockConfiguration"),
+            s3.bucket_policies.get(BUCKET))
+
+
+def test_existing_own_bucket_is_reused_and_hardened_again(offline_aws: OfflineAws) -> None:
+    s3 = offline_aws.client("s3")
     assert ensure_bucket(offline_aws, BUCKET, REGION) is True
-    assert ensure_bucket(offline_aws, BUCKET, REGION) is False
+    hardened = _hardening(s3)
+    assert all(hardened)
+    # A bucket whose hardening was lost (an earlier run failed after CreateBucket, or someone undid it):
+    s3.delete_bucket_encryption(Bucket=BUCKET)
+    s3.delete_public_access_block(Bucket=BUCKET)
+    s3.bucket_policies.pop(BUCKET)  # the double records policies instead of applying them
+    assert _hardening(s3) == (None, None, None)
+    assert ensure_bucket(offline_aws, BUCKET, REGION) is False  # reused, not created
+    assert _hardening(s3) == hardened  # ... and hardened again, the same way
+    assert ensure_bucket(offline_aws, BUCKET, REGION) is False  # idempotent
+    assert _hardening(s3) == hardened
 
 
 def test_failed_component_version_reports_the_reason(offline_aws: OfflineAws) -> None:

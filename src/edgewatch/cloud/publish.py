@@ -68,28 +68,37 @@ def published_versions(clients: ClientFactory, arn: str) -> list[str]:
 
 
 def ensure_bucket(clients: ClientFactory, bucket: str, region: str) -> bool:
-    """Create the artifact bucket if missing (encrypted, private, TLS only); True when created.
+    """Make sure the artifact bucket exists and is hardened (encrypted, private, TLS only); True when created.
 
     CreateBucket is the ownership check: BucketAlreadyOwnedByYou means ours, BucketAlreadyExists
-    means another account holds the name, and we must not upload there.
+    means another account holds the name, and we must not upload there. The hardening is applied on
+    every call, not only at creation: the three calls are idempotent, and a run that failed between
+    creating the bucket and hardening it must not leave the bucket unprotected for good.
     """
     s3 = clients.client("s3")
     kwargs: dict[str, Any] = {"Bucket": bucket}
     if region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    created = True
     try:
         s3.create_bucket(**kwargs)
     except ClientError as exc:
         code = client_error_code(exc)
-        if code == "BucketAlreadyOwnedByYou":
-            logger.info("bucket %s exists (yours)", bucket)
-            return False
         if code == "BucketAlreadyExists":
             raise CloudError(
                 f"bucket {bucket} exists and belongs to another AWS account; choose another prefix with --bucket"
             ) from exc
-        raise
-    logger.info("created bucket %s", bucket)
+        if code != "BucketAlreadyOwnedByYou":
+            raise
+        created = False
+    logger.info("%s bucket %s; applying encryption, public-access block and TLS-only policy",
+                "created" if created else "reusing", bucket)
+    harden_bucket(s3, bucket, region)
+    return created
+
+
+def harden_bucket(s3: Any, bucket: str, region: str) -> None:
+    """Default encryption, the four public-access-block settings and a TLS-only policy (idempotent)."""
     s3.put_bucket_encryption(
         Bucket=bucket,
         ServerSideEncryptionConfiguration={
@@ -106,7 +115,6 @@ def ensure_bucket(clients: ClientFactory, bucket: str, region: str) -> bool:
         },
     )
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(tls_only_bucket_policy(bucket, partition_of(region))))
-    return True
 
 
 def tls_only_bucket_policy(bucket: str, partition: str = "aws") -> dict[str, Any]:
