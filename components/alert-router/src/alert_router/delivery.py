@@ -12,7 +12,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -102,9 +103,13 @@ class DeliveryHealth:
 
 
 class DeliveryWorker:
+    """Delivers one integration's queue. `waits_for`: the threads of the workers it replaces; it starts
+    sending only once they have ended, so one queue never has two senders."""
+
     def __init__(
         self, integration: Integration, outbox: Outbox, policy: RetryPolicy, pacer: Pacer, health: DeliveryHealth,
         redact: Callable[[str], str], clock: Callable[[], float] = time.time,
+        max_age: Callable[[], float | None] = lambda: None, waits_for: Sequence[threading.Thread] = (),
     ) -> None:  # fmt: skip
         self.integration = integration
         self._outbox = outbox
@@ -113,27 +118,37 @@ class DeliveryWorker:
         self._health = health.of(integration.key)
         self._redact = redact
         self._clock = clock
+        self._max_age = max_age
+        self.waits_for = [t for t in waits_for if t.is_alive()]
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"deliver-{integration.key}", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=f"deliver-{integration.key}", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        self.thread.start()
 
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def signal_stop(self) -> None:
+        """Ask the worker to end after its current attempt; never blocks."""
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.signal_stop()
+        self.thread.join(timeout)
 
     def _run(self) -> None:
+        for predecessor in self.waits_for:
+            while predecessor.is_alive() and not self._stop.is_set():
+                predecessor.join(0.2)
         while not self._stop.is_set():
             try:
                 wait = self.step()
-            except Exception:  # the outbox or an integration misbehaved: keep the worker alive
-                logger.exception("delivery worker %s failed; continuing", self.integration.key)
+            except Exception as err:  # the outbox or an integration misbehaved: keep the worker alive
+                trace = "".join(traceback.format_exception(err))
+                logger.error("delivery worker %s failed; continuing: %s", self.integration.key, self._redact(trace))
                 wait = IDLE_POLL_SECONDS
             if wait > 0:
                 self._wake.wait(min(wait, IDLE_POLL_SECONDS))
@@ -141,16 +156,18 @@ class DeliveryWorker:
 
     def step(self) -> float:
         """Try the head of the queue once; returns how long to wait before the next step."""
-        item = self._outbox.head(self.integration.key)
+        now = self._clock()
+        item = self._outbox.head(self.integration.key, now, self._max_age())
         if item is None:
             return IDLE_POLL_SECONDS
-        now = self._clock()
         if item.next_attempt > now:
             return item.next_attempt - now
         if self.integration.pacing_key is not None:
             wait = self._pacer.reserve(self.integration.pacing_key, self.integration.min_interval, now)
             if wait > 0:
                 return wait
+        if self._stop.is_set():
+            return 0.0  # replaced or shutting down: the successor sends it
         try:
             result = self.integration.send(item.notification)
         except Exception as err:  # an unexpected bug in an integration: retried, never lost
@@ -181,35 +198,60 @@ class DeliveryWorker:
 
 
 class Deliverer:
-    """The set of workers, one per integration; replaced piecemeal on configuration changes."""
+    """The set of workers, one per integration; replaced piecemeal on configuration changes.
+
+    Replacing a worker never blocks the caller (the router loop): the old one is told to stop and the
+    new one waits for it to end before it sends, so a queue has at most one sender at any time.
+    `max_age` (seconds, None for no limit) drops queued notifications older than that, unsent.
+    """
 
     def __init__(
-        self, outbox: Outbox, policy: RetryPolicy, redact: Callable[[str], str], clock: Callable[[], float] = time.time
+        self, outbox: Outbox, policy: RetryPolicy, redact: Callable[[str], str], clock: Callable[[], float] = time.time,
+        max_age: float | None = None,
     ) -> None:  # fmt: skip
         self.outbox = outbox
         self.policy = policy
         self.pacer = Pacer()
         self.health = DeliveryHealth()
+        self.max_age = max_age
         self._redact = redact
         self._clock = clock
         self._workers: dict[str, DeliveryWorker] = {}
+        self._retired: list[DeliveryWorker] = []
 
     def set_integrations(self, integrations: Mapping[str, Integration]) -> None:
+        waiting: dict[str, list[threading.Thread]] = {}
         for key in list(self._workers):
             if key not in integrations or integrations[key] is not self._workers[key].integration:
-                self._workers.pop(key).stop()
+                old = self._workers.pop(key)
+                old.signal_stop()
+                self._retired.append(old)
+                waiting[key] = [*old.waits_for, old.thread]
+        self._retired = [w for w in self._retired if w.thread.is_alive()]
         for key, integration in integrations.items():
             if key not in self._workers:
                 worker = DeliveryWorker(integration, self.outbox, self.policy, self.pacer, self.health,
-                                        self._redact, self._clock)  # fmt: skip
+                                        self._redact, self._clock, lambda: self.max_age,
+                                        waiting.get(key, ()))  # fmt: skip
                 self._workers[key] = worker
                 worker.start()
+
+    def senders(self, key: str) -> int:
+        """How many live workers could send for `key` (for tests and health): at most one is sending."""
+        return sum(1 for w in [*self._workers.values(), *self._retired] if w.integration.key == key
+                   and w.thread.is_alive())  # fmt: skip
 
     def wake(self) -> None:
         for worker in self._workers.values():
             worker.wake()
 
-    def stop(self) -> None:
-        for worker in self._workers.values():
-            worker.stop()
+    def stop(self, timeout: float = 5.0) -> None:
+        """At shutdown: stop every worker, waiting at most `timeout` s in all."""
+        workers = [*self._workers.values(), *self._retired]
+        for worker in workers:
+            worker.signal_stop()
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            worker.thread.join(max(0.0, deadline - time.monotonic()))
         self._workers.clear()
+        self._retired.clear()

@@ -10,12 +10,25 @@ import json
 import re
 import stat
 import threading
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
 # Shapes that are secret even before we have read them (e.g. an exception quoting a URL).
 _SECRET_SHAPES = re.compile(r"(hooks\.slack\.com/services/)[^\s'\"]+|xox[a-z]-[A-Za-z0-9-]+|(Bearer )[^\s'\"]+")
 REDACTED = "***"
+MIN_SECRET_CHARS = 6
+
+
+def _url_parts(value: str) -> list[str]:
+    if not value.startswith(("http://", "https://")):
+        return []
+    rest = value.split("://", 1)[1]
+    path = rest[rest.find("/"):] if "/" in rest else ""
+    if not path.strip("/"):
+        return []
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return [path, urllib.parse.quote(path), last, urllib.parse.quote(last), *path.split()]
 
 
 class SecretError(Exception):
@@ -28,9 +41,12 @@ class Redactor:
         self._secrets: set[str] = set()
 
     def register(self, secret: str) -> None:
-        if len(secret) >= 6:  # shorter strings would redact ordinary words
-            with self._lock:
-                self._secrets.add(secret)
+        """Redact `secret` from now on; for a URL also its path and last segment, which error texts
+        quote without the host (http.client's InvalidURL for a URL with a space, for instance)."""
+        found = {secret.strip(), *_url_parts(secret.strip())}
+        with self._lock:
+            # Shorter strings would redact ordinary words.
+            self._secrets.update(s for s in found if len(s) >= MIN_SECRET_CHARS)
 
     def redact(self, text: str) -> str:
         with self._lock:
@@ -75,6 +91,13 @@ class SecretSource:
     def __init__(self, get_secret_value: Callable[[str], str] | None, redactor: Redactor) -> None:
         self._get = get_secret_value
         self._redactor = redactor
+
+    def register(self, value: str) -> None:
+        """A secret that did not come through `read` (an inline webhookUrl) is redacted all the same."""
+        self._redactor.register(value)
+
+    def redact(self, text: str) -> str:
+        return self._redactor.redact(text)
 
     def read(self, *, arn: str | None = None, file: str | None = None, fields: tuple[str, ...] = ()) -> str:
         if file is not None:

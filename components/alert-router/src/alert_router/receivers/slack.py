@@ -12,6 +12,8 @@ import http.client
 import logging
 import socket
 import urllib.error
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
@@ -35,10 +37,37 @@ NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, socket.timeout, Connectio
 DEFAULT_API_URL = "https://slack.com/api/"
 
 
-def _sdk_logger() -> logging.Logger:
-    quiet = logging.getLogger(f"{__name__}.sdk")
+# Errors that a rotated or revoked credential gives: worth one re-read of the secret before giving up.
+AUTH_API_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
+AUTH_HTTP_STATUSES = frozenset({401, 403})
+AUTH_WEBHOOK_STATUSES = frozenset({401, 403, 404, 410})  # a deleted or rotated webhook answers 404/410
+
+
+class _RedactingFilter(logging.Filter):
+    """slack_sdk logs request errors itself ("Failed to send a request ... {err}"): redact them."""
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.redact(record.getMessage()), None
+        if record.exc_info:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def _sdk_logger(key: str, redact: Callable[[str], str]) -> logging.Logger:
+    quiet = logging.getLogger(f"{__name__}.sdk.{key}")
     if quiet.level == logging.NOTSET or quiet.level < logging.INFO:
-        quiet.setLevel(logging.INFO)
+        quiet.setLevel(logging.INFO)  # slack_sdk logs URLs and headers at DEBUG
+    for f in quiet.filters:
+        if isinstance(f, _RedactingFilter):
+            f.redact = redact
+            break
+    else:
+        quiet.addFilter(_RedactingFilter(redact))
     return quiet
 
 
@@ -57,6 +86,13 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class _AuthFailure:
+    """A permanent failure that a rotated credential may explain."""
+
+    result: Permanent
+
+
 class SlackIntegration:
     def __init__(self, spec: IntegrationSpec, secrets: SecretSource) -> None:
         assert spec.slack is not None
@@ -67,6 +103,13 @@ class SlackIntegration:
         # Pace per channel: a webhook is bound to one channel, so the receiver stands for it.
         self.pacing_key = f"slack:{self.spec.channel}" if self.spec.uses_web_api else f"slack-webhook:{self.key}"
         self._secret: str | None = None
+        if self.spec.webhook_url is not None:
+            secrets.register(self.spec.webhook_url)  # inline in the configuration, but a secret all the same
+        self._logger = _sdk_logger(self.key, secrets.redact)
+
+    @property
+    def _from_secret_store(self) -> bool:
+        return self.spec.webhook_url is None  # an inline URL cannot change without a new configuration
 
     def _credential(self) -> str:
         if self._secret is None:
@@ -86,6 +129,22 @@ class SlackIntegration:
             credential = self._credential()
         except SecretError as err:
             return Retry(f"Slack credential unavailable: {err}")
+        result = self._attempt(credential, notification)
+        if not (isinstance(result, _AuthFailure) and self._from_secret_store):
+            return result.result if isinstance(result, _AuthFailure) else result
+        # The secret may have been rotated since it was read: read it once more before giving up.
+        self._secret = None
+        try:
+            fresh = self._credential()
+        except SecretError as err:
+            return Retry(f"Slack credential unavailable after an auth failure ({result.result.reason}): {err}")
+        if fresh == credential:
+            return result.result
+        logger.info("Slack integration %s: the secret changed since it was read; using the new one", self.key)
+        again = self._attempt(fresh, notification)
+        return again.result if isinstance(again, _AuthFailure) else again
+
+    def _attempt(self, credential: str, notification: Notification) -> DeliveryResult | _AuthFailure:
         text, blocks = render(notification)
         try:
             if self.spec.uses_web_api:
@@ -94,8 +153,8 @@ class SlackIntegration:
         except NETWORK_ERRORS as err:
             return Retry(f"Slack unreachable: {type(err).__name__}: {err}")
 
-    def _webhook(self, url: str, text: str, blocks: list[dict[str, Any]]) -> DeliveryResult:
-        client = WebhookClient(url, timeout=int(max(1, self.spec.timeout)), retry_handlers=[], logger=_sdk_logger())
+    def _webhook(self, url: str, text: str, blocks: list[dict[str, Any]]) -> DeliveryResult | _AuthFailure:
+        client = WebhookClient(url, timeout=int(max(1, self.spec.timeout)), retry_handlers=[], logger=self._logger)
         response = client.send(text=text, blocks=blocks)
         status, body = response.status_code, (response.body or "").strip()
         if status == 200:
@@ -105,12 +164,14 @@ class SlackIntegration:
         if status >= 500:
             return Retry(f"webhook HTTP {status}: {body[:200]}")
         if status == 404:
-            return Permanent(f"webhook not found (HTTP 404{': ' + body[:100] if body else ''}); check the URL")
-        return Permanent(f"webhook refused the message (HTTP {status}: {body[:200]})")
+            failure = Permanent(f"webhook not found (HTTP 404{': ' + body[:100] if body else ''}); check the URL")
+        else:
+            failure = Permanent(f"webhook refused the message (HTTP {status}: {body[:200]})")
+        return _AuthFailure(failure) if status in AUTH_WEBHOOK_STATUSES else failure
 
-    def _post_message(self, token: str, text: str, blocks: list[dict[str, Any]]) -> DeliveryResult:
+    def _post_message(self, token: str, text: str, blocks: list[dict[str, Any]]) -> DeliveryResult | _AuthFailure:
         client = WebClient(token=token, base_url=self.spec.api_url or DEFAULT_API_URL,
-                           timeout=int(max(1, self.spec.timeout)), retry_handlers=[], logger=_sdk_logger())  # fmt: skip
+                           timeout=int(max(1, self.spec.timeout)), retry_handlers=[], logger=self._logger)  # fmt: skip
         try:
             client.chat_postMessage(channel=self.spec.channel or "", text=text, blocks=blocks)
         except SlackApiError as err:
@@ -118,7 +179,7 @@ class SlackIntegration:
         return Delivered()
 
     @staticmethod
-    def _classify_api_error(err: SlackApiError) -> DeliveryResult:
+    def _classify_api_error(err: SlackApiError) -> DeliveryResult | _AuthFailure:
         response = err.response
         if isinstance(response, dict):  # slack_sdk hands back a plain dict when the body was not JSON
             status, headers, error = response.get("status"), response.get("headers"), "unexpected response body"
@@ -129,4 +190,5 @@ class SlackIntegration:
             return Retry("chat.postMessage rate limited (429)", _retry_after(headers))
         if (isinstance(status, int) and status >= 500) or error in RETRYABLE_API_ERRORS:
             return Retry(f"chat.postMessage HTTP {status}: {error}")
-        return Permanent(f"chat.postMessage failed: {error} (HTTP {status})")
+        failure = Permanent(f"chat.postMessage failed: {error} (HTTP {status})")
+        return _AuthFailure(failure) if error in AUTH_API_ERRORS or status in AUTH_HTTP_STATUSES else failure
