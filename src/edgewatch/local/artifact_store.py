@@ -36,13 +36,13 @@ def _make_writable(root: Path) -> None:
     if not root.exists():
         return
     for dirpath, dirnames, filenames in os.walk(root):
-        os.chmod(dirpath, 0o755)
+        os.chmod(dirpath, 0o750)
         for name in filenames:
             path = os.path.join(dirpath, name)
             if not os.path.islink(path):
                 os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) | 0o200)
         for name in dirnames:
-            os.chmod(os.path.join(dirpath, name), 0o755)
+            os.chmod(os.path.join(dirpath, name), 0o750)
 
 
 def _make_read_only(root: Path) -> None:
@@ -50,16 +50,18 @@ def _make_read_only(root: Path) -> None:
         for name in filenames:
             path = os.path.join(dirpath, name)
             if not os.path.islink(path):
-                os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) & ~0o222)
-        os.chmod(dirpath, 0o555)
+                os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) & ~0o227)  # read-only, not for others
+        os.chmod(dirpath, 0o550)
 
 
 def _file_mode(artifact: Artifact) -> int:
-    mode = 0o400 if artifact.read == "OWNER" else 0o444 if artifact.read == "ALL" else 0o400
+    # Components run as the runtime's own user here, so Permission ALL (all users of the device on the
+    # nucleus) is mapped to owner and group: nothing under the runtime root is readable by others.
+    mode = 0o440 if artifact.read == "ALL" else 0o400
     if artifact.execute == "OWNER":
         mode |= 0o100
     elif artifact.execute == "ALL":
-        mode |= 0o111
+        mode |= 0o110
     return mode
 
 
@@ -75,7 +77,7 @@ def stage_artifacts(
         if source is not None and source.is_file():
             if not target.exists() or _sha256(source) != _sha256(target):
                 dest.mkdir(parents=True, exist_ok=True)
-                os.chmod(dest, 0o755)
+                os.chmod(dest, 0o750)
                 if target.exists():
                     os.chmod(target, 0o644)
                 shutil.copyfile(source, target)
@@ -94,7 +96,7 @@ def stage_artifacts(
             _unzip(target, unpacked / artifact.unpack_dir_name, fresh=_extract_fresh, label=f"{name}-{version}")
     for folder in (dest, unpacked):
         if folder.exists():
-            os.chmod(folder, 0o555)
+            os.chmod(folder, 0o550)
 
 
 def _check_digest(artifact: Artifact, path: Path, name: str, version: str) -> None:
@@ -113,7 +115,7 @@ def _unzip(archive: Path, target: Path, *, fresh: bool, label: str) -> None:
     if target.exists() and not fresh:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(target.parent, 0o755)
+    os.chmod(target.parent, 0o750)
     _make_writable(target)
     shutil.rmtree(target, ignore_errors=True)
     try:
@@ -124,7 +126,7 @@ def _unzip(archive: Path, target: Path, *, fresh: bool, label: str) -> None:
                     raise DeploymentError(f"{label}: {archive.name} has an unsafe path {member.filename!r}",
                                           "ARTIFACT_ERROR")
                 bundle.extract(member, target)
-                mode = (member.external_attr >> 16) & 0o777
+                mode = (member.external_attr >> 16) & 0o770  # never world-accessible
                 if mode and not member.is_dir():
                     os.chmod(resolved, mode)
     except zipfile.BadZipFile as exc:

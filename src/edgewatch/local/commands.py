@@ -18,12 +18,14 @@ from typing import Any
 
 from edgewatch.cli_args import parse_pairs
 from edgewatch.local import event_loop
+from edgewatch.local.config_tree import MAX_DEPTH, depth_problem
 from edgewatch.local.layout import RuntimeLayout, default_root
 from edgewatch.local.runtime_main import running_pid
 
 log = logging.getLogger(__name__)
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED")
+MAX_UPDATE_CONFIG_BYTES = 1024 * 1024  # far above any real configuration; the IPC frame limit is 24 MiB
 
 
 class CommandError(Exception):
@@ -105,6 +107,8 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                         help="extra environment for every component")
     parser.add_argument("--validation-timeout", type=float, default=60.0,
                         help="seconds a component may take to validate a configuration change")
+    parser.add_argument("--connect-timeout", type=float, default=10.0,
+                        help="seconds an IPC client has to authenticate before it is disconnected")
     bridge = parser.add_argument_group("IoT Core bridge (default: an embedded loopback)")
     bridge.add_argument("--mqtt-endpoint", metavar="HOST[:PORT]",
                         help="send IoT Core traffic to this MQTT broker over mutual TLS (AWS IoT Core, Mosquitto)")
@@ -128,7 +132,7 @@ def build_runtime(args: argparse.Namespace, extra_env: dict[str, str] | None = N
     env.update(extra_env or {})
     return LocalRuntime(layout_of(args).root, args.thing_name or default_thing_name(), region=args.region,
                         secrets_file=args.secrets_file, validation_timeout_s=args.validation_timeout, extra_env=env,
-                        mqtt_endpoint=mqtt_endpoint_of(args))
+                        mqtt_endpoint=mqtt_endpoint_of(args), connect_timeout_s=args.connect_timeout)
 
 
 def mqtt_endpoint_of(args: argparse.Namespace) -> Any:
@@ -145,9 +149,15 @@ def mqtt_endpoint_of(args: argparse.Namespace) -> Any:
 
 
 def setup_runtime_logging(layout: RuntimeLayout, verbose: bool = False) -> None:
-    layout.logs().mkdir(parents=True, exist_ok=True)
+    from edgewatch.local.process_registry import PRIVATE_UMASK
+    from edgewatch.local.state_files import private_dir
+
+    os.umask(PRIVATE_UMASK)  # this process is the runtime: its logs and state are private
+    private_dir(layout.root)
+    private_dir(layout.logs())
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     file_handler = logging.FileHandler(layout.runtime_log())
+    os.chmod(layout.runtime_log(), 0o600)  # it may predate the umask
     file_handler.setFormatter(fmt)
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(fmt)
@@ -179,7 +189,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 def _start_detached(args: argparse.Namespace, layout: RuntimeLayout) -> int:
     command = [sys.executable, "-m", "edgewatch.cli", "local", "start", "--root", str(layout.root),
                "--thing-name", args.thing_name or default_thing_name(), "--region", args.region,
-               "--validation-timeout", str(args.validation_timeout)]
+               "--validation-timeout", str(args.validation_timeout), "--connect-timeout", str(args.connect_timeout)]
     if args.secrets_file:
         command += ["--secrets-file", str(args.secrets_file)]
     for pair in args.env:
@@ -187,8 +197,13 @@ def _start_detached(args: argparse.Namespace, layout: RuntimeLayout) -> int:
     for option in ("mqtt_endpoint", "mqtt_cert", "mqtt_key", "mqtt_ca"):
         if getattr(args, option):
             command += ["--" + option.replace("_", "-"), str(getattr(args, option))]
-    layout.logs().mkdir(parents=True, exist_ok=True)
-    with open(layout.logs() / "runtime.out", "ab") as output:
+    from edgewatch.local.state_files import private_dir
+
+    private_dir(layout.root)
+    private_dir(layout.logs())
+    out_path = layout.logs() / "runtime.out"
+    with os.fdopen(os.open(out_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as output:
+        os.chmod(out_path, 0o600)
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output,
                                    start_new_session=True)
     deadline = time.monotonic() + 60
@@ -239,15 +254,31 @@ def cli_client(layout: RuntimeLayout) -> Iterator[Any]:
 
 
 def parse_update_config(value: str | None) -> dict[str, Any]:
+    """The `--update-config` document, bounded in size and depth; any problem is one CommandError line."""
     if not value:
         return {}
-    text = Path(value[1:]).read_text() if value.startswith("@") else value
+    if value.startswith("@"):
+        try:
+            with open(value[1:], "rb") as handle:
+                raw = handle.read(MAX_UPDATE_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise CommandError(f"--update-config: cannot read {value[1:]}: {exc.strerror or exc}") from None
+    else:
+        raw = value.encode()
+    if len(raw) > MAX_UPDATE_CONFIG_BYTES:
+        raise CommandError(f"--update-config is larger than {MAX_UPDATE_CONFIG_BYTES} bytes")
     try:
-        document = json.loads(text)
-    except ValueError as exc:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
         raise CommandError(f"--update-config is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise CommandError("--update-config is nested too deeply") from None
     if not isinstance(document, dict):
         raise CommandError('--update-config must be an object: {"Name": {"MERGE": {...}, "RESET": [...]}}')
+    # Name/MERGE/<config>: the configuration itself may be nested MAX_DEPTH deep.
+    too_deep = depth_problem(document, limit=MAX_DEPTH + 2)
+    if too_deep:
+        raise CommandError(f"--update-config is {too_deep}")
     return document
 
 

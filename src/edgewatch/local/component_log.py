@@ -8,6 +8,8 @@ import os
 import threading
 from pathlib import Path
 
+from edgewatch.local.state_files import open_private_append, private_dir
+
 log = logging.getLogger(__name__)
 
 ROTATE_BYTES = 10 * 1024 * 1024
@@ -24,7 +26,7 @@ class ComponentLog:
         self.rotate_bytes = rotate_bytes
         self._lock = threading.Lock()
         self._warned = False
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
 
     def write(self, source: str, text: str, level: str = "INFO") -> None:
         """One line: `<UTC time> [LEVEL] <component> (<source>): <text>`."""
@@ -33,7 +35,7 @@ class ComponentLog:
             try:
                 if self.path.exists() and self.path.stat().st_size > self.rotate_bytes:
                     os.replace(self.path, self.path.with_suffix(".log.1"))
-                with self.path.open("a", encoding="utf-8", errors="replace") as handle:
+                with open_private_append(self.path) as handle:
                     handle.write(line)
             except OSError as exc:  # a full disk must not stop the component
                 if not self._warned:

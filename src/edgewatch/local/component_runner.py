@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from edgewatch.local.component_log import ComponentLog
+from edgewatch.local.process_registry import ChildSetup
 from edgewatch.recipe import Lifecycle, LifecycleStep
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,11 @@ class ComponentRunner:
         on_change: Callable[[str, State], None] = lambda name, state: None,
         restart_delay_s: float = 1.0,
         kill_grace_s: float = KILL_GRACE_S,
+        on_group: Callable[[int, bool], None] = lambda pgid, started: None,
     ) -> None:
         self.spec = spec
+        self.on_group = on_group  # (process group, True when started / False when ended): the runtime records them
+        self._child_setup = ChildSetup()
         self.log = component_log
         self.on_change = on_change
         self.restart_delay_s = restart_delay_s
@@ -245,9 +249,11 @@ class ComponentRunner:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # its own process group, so stopping reaches its children too
+            preexec_fn=self._child_setup,  # private umask; SIGTERM to the step's shell if the runtime dies
         )
         self._processes.add(process)
         self._groups.add(process.pid)
+        self.on_group(process.pid, True)
         self.log.write("runtime", f"{step.name.capitalize()} started (pid {process.pid})")
         for stream, label in ((process.stdout, "stdout"), (process.stderr, "stderr")):
             pump = asyncio.create_task(self._pump(stream, f"{step.name.capitalize()}, {label}"))
@@ -307,6 +313,7 @@ class ComponentRunner:
         self._processes.clear()
         for group in self._groups:
             await self._kill_group(group)
+            self.on_group(group, False)
         self._groups.clear()
         await self._drain()
 

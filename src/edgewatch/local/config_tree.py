@@ -106,3 +106,32 @@ def changed_paths(old: Any, new: Any, prefix: tuple[str, ...] = ()) -> list[tupl
                 paths.extend(changed_paths(old[key], new[key], (*prefix, key)))
         return paths
     return [] if old == new else [prefix]
+
+
+MAX_DEPTH = 64  # far beyond any real component configuration; keeps every recursive walk safe
+
+
+def depth_problem(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """Why `value` is nested too deeply (naming where), or None. Iterative: safe for any input."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, Mapping):
+            children: Any = node.items()
+        elif isinstance(node, list):
+            children = enumerate(node)
+        else:
+            continue
+        if len(path) >= limit:
+            shown = "/".join(path[:8])
+            return f"nested deeper than {limit} levels at /{shown}/... ({len(path)} levels and more)"
+        for key, child in children:
+            stack.append((child, (*path, str(key))))
+    return None
+
+
+def leaf_paths(doc: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Key paths of every non-object value (what may be logged about a configuration: never its values)."""
+    if isinstance(doc, Mapping) and doc:
+        return [p for key in sorted(doc, key=str) for p in leaf_paths(doc[key], (*prefix, str(key)))]
+    return [prefix]

@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgewatch.local.config_tree import ConfigPointerError, changed_paths, lookup, merge_at
+from edgewatch.local.config_tree import ConfigPointerError, changed_paths, depth_problem, lookup, merge_at
 from edgewatch.local.ipc_errors import InvalidArgumentsError, ResourceNotFoundError
 from edgewatch.local.ipc_protocol import NAMESPACE
 from edgewatch.local.ipc_server import IpcServer, Stream
+from edgewatch.local.state_files import load_or_quarantine, private_dir, write_json_atomic
 
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_UPDATE = 64
+# Keys a component may not write about itself (the nucleus's wording); they come from deployments only.
+PROTECTED_KEYS = ("accessControl",)
 DEFAULT_VALIDATION_TIMEOUT_S = 60.0
 
 
@@ -66,12 +66,11 @@ class ConfigurationStore:
         self.persist_dir = persist_dir
         self.listeners: list[Callable[[str, list[tuple[str, ...]]], None]] = []
         if persist_dir is not None:
-            persist_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(persist_dir)
             for path in sorted(persist_dir.glob("*.json")):
-                try:
-                    self._configs[path.stem] = json.loads(path.read_text())
-                except (OSError, ValueError) as exc:
-                    log.error("ignoring unreadable configuration %s: %s", path, exc)
+                stored = load_or_quarantine(path, _config_problem)
+                if stored is not None:
+                    self._configs[path.stem] = stored
 
     def install(self, server: IpcServer) -> None:
         server.register("GetConfiguration", self.handle_get)
@@ -161,6 +160,12 @@ class ConfigurationStore:
         value = request.get("valueToMerge")
         if not isinstance(value, dict):
             raise InvalidArgumentsError("valueToMerge must be an object")
+        protected = sorted({key_path[0]} & set(PROTECTED_KEYS) if key_path else set(value) & set(PROTECTED_KEYS))
+        if protected:
+            raise InvalidArgumentsError(f"Config update is not allowed for following fields [{', '.join(protected)}]")
+        too_deep = depth_problem(value)
+        if too_deep:
+            raise InvalidArgumentsError(f"valueToMerge is {too_deep}")
         self.merge(stream.principal.name, key_path, value)
         return {}
 
@@ -211,9 +216,12 @@ class ConfigurationStore:
             return
         target = self.persist_dir / f"{component}.json"
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.persist_dir, prefix=".tmp-")
-            with os.fdopen(fd, "w") as handle:
-                json.dump(self._configs[component], handle, indent=1, sort_keys=True)
-            os.replace(tmp, target)
+            write_json_atomic(target, self._configs[component])
         except OSError as exc:
             log.error("cannot persist configuration of %s to %s: %s", component, target, exc)
+
+
+def _config_problem(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f"a configuration must be a JSON object, not {type(value).__name__}"
+    return depth_problem(value)

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from edgewatch.local.config_tree import deep_merge, parse_pointer, reset
+from edgewatch.local.config_tree import deep_merge, depth_problem, parse_pointer, reset
 from edgewatch.local.versions import Version, best_match, satisfies
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,9 @@ def parse_config_updates(document: Any) -> dict[str, ConfigUpdate]:
         resets = body.get("RESET", [])
         if not isinstance(merge, Mapping):
             raise DeploymentError(f"--update-config.{name}.MERGE must be an object", "REQUEST_ERROR")
+        too_deep = depth_problem(merge)
+        if too_deep:
+            raise DeploymentError(f"--update-config.{name}.MERGE is {too_deep}", "REQUEST_ERROR")
         if not isinstance(resets, list) or not all(isinstance(p, str) for p in resets):
             raise DeploymentError(f"--update-config.{name}.RESET must be a list of JSON pointers", "REQUEST_ERROR")
         for pointer in resets:
@@ -75,6 +78,32 @@ def new_configuration(
             config = reset(config, pointer, defaults)
         config = deep_merge(config, update.merge)
     return config
+
+
+ACCESS_CONTROL = "accessControl"
+
+
+def deployment_access_control(
+    defaults: Mapping[str, Any], previous: Mapping[str, Any] | None, update: ConfigUpdate | None
+) -> dict[str, Any] | None:
+    """A component's `accessControl` after a deployment, from the deployment alone.
+
+    Only the recipe's DefaultConfiguration, what earlier deployments set and this deployment's
+    MERGE/RESET count; configuration a component wrote itself never grants anything.
+    """
+    existing = {ACCESS_CONTROL: dict(previous)} if previous is not None else None
+    config = new_configuration({k: v for k, v in defaults.items() if k == ACCESS_CONTROL}, existing,
+                               _access_part(update))
+    value = config.get(ACCESS_CONTROL)
+    return dict(value) if isinstance(value, Mapping) else None
+
+
+def _access_part(update: ConfigUpdate | None) -> ConfigUpdate | None:
+    if update is None:
+        return None
+    merge = {k: v for k, v in update.merge.items() if k == ACCESS_CONTROL}
+    resets = tuple(p for p in update.reset if p in ("", "/") or parse_pointer(p)[:1] == [ACCESS_CONTROL])
+    return ConfigUpdate(merge, resets)
 
 
 def _ci(document: Mapping[str, Any], key: str) -> Any:

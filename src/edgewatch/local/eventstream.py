@@ -188,6 +188,15 @@ class Decoder:
         self._max = max_frame_len
         self._headers = HeaderCache()
 
+    @property
+    def max_frame_len(self) -> int:
+        return self._max
+
+    @max_frame_len.setter
+    def max_frame_len(self, value: int) -> None:
+        """Raise (after authentication) or lower the frame bound; frames already buffered keep theirs."""
+        self._max = min(value, MAX_FRAME_LEN)
+
     def feed(self, data: bytes) -> list[Message]:
         if self._need:
             self._chunks.append(data)

@@ -24,6 +24,7 @@ from edgewatch.local.ipc_errors import InvalidArgumentsError, ServiceError
 from edgewatch.local.ipc_protocol import NAMESPACE, dumps
 from edgewatch.local.ipc_server import IpcServer, Stream, b64decode_field, b64encode
 from edgewatch.local.mqtt_uplink import MqttUplink
+from edgewatch.local.state_files import open_private_append, private_dir
 from edgewatch.local.topics import has_wildcard, mqtt_match, valid_filter
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class MessageLog:
         self.path = path
         self.rotate_bytes = rotate_bytes
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
 
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, separators=(",", ":")) + "\n"
@@ -68,7 +69,7 @@ class MessageLog:
             try:
                 if self.path.exists() and self.path.stat().st_size > self.rotate_bytes:
                     os.replace(self.path, self.path.with_suffix(self.path.suffix + ".1"))
-                with self.path.open("a", encoding="utf-8") as handle:
+                with open_private_append(self.path) as handle:
                     handle.write(line)
             except OSError as exc:  # a full disk must not fail the publish itself
                 log.error("cannot append to IoT Core log %s: %s", self.path, exc)

@@ -18,6 +18,7 @@ async def serve(spec: dict) -> None:
     services = IpcServices(
         spec["socketPath"], Path(spec["root"]), spec.get("thingName", "test-thing"),
         Path(spec["secretsFile"]) if spec.get("secretsFile") else None,
+        connect_timeout_s=spec.get("connectTimeoutSeconds"),
     )
     for name, component in spec.get("components", {}).items():
         services.add_component(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgewatch.local.access_control import AccessControl, UnauthorizedError
-from edgewatch.local.eventstream import Decoder, FrameError, Message
+from edgewatch.local.eventstream import MAX_FRAME_LEN, Decoder, FrameError, Message
 from edgewatch.local.ipc_errors import (
     InvalidArgumentsError,
     IpcError,
@@ -49,6 +49,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
 REJECTED_CLOSE_AFTER_S = 5.0
+# Before CONNECT is accepted a peer is anonymous: it gets small limits and little time. The CONNECT
+# message (version header + {"authToken": ...}) is well under 1 KiB.
+UNAUTHENTICATED_MAX_FRAME = 64 * 1024
+UNAUTHENTICATED_MAX_PENDING_BYTES = 64 * 1024
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+MAX_PING_PAYLOAD = 4 * 1024  # clients ping with an empty payload; echoing more only serves abuse
+# Above this many bytes waiting to be written to a peer, stop reading from it until it reads.
+WRITE_HIGH_WATER = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -118,12 +126,14 @@ class ServerStats:
     requests: int = 0
     events_sent: int = 0
     events_dropped: int = 0
+    pings_dropped: int = 0
+    connect_timeouts: int = 0
 
 
 class IpcConnection(asyncio.Protocol):
     def __init__(self, server: IpcServer) -> None:
         self.server = server
-        self.decoder = Decoder()
+        self.decoder = Decoder(max_frame_len=UNAUTHENTICATED_MAX_FRAME)
         self.transport: asyncio.Transport | None = None
         self.principal: Principal | None = None
         self.rejected = False
@@ -131,12 +141,26 @@ class IpcConnection(asyncio.Protocol):
         self.max_stream_id = 0
         self.dropped = 0
         self._close_timer: asyncio.TimerHandle | None = None
+        self._connect_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Future[None]] = set()
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[union-attr]
         self.server.connections.add(self)
+        self._connect_timer = asyncio.get_running_loop().call_later(
+            self.server.connect_timeout_s, self._connect_timed_out)
+
+    def pause_writing(self) -> None:
+        # The peer does not read what we send: stop reading its requests (backpressure) so replies
+        # cannot pile up without bound; events are dropped by send_event's own bound meanwhile.
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -148,8 +172,9 @@ class IpcConnection(asyncio.Protocol):
             self._protocol_error(f"bad frame: {exc}")
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._close_timer is not None:
-            self._close_timer.cancel()
+        for timer in (self._close_timer, self._connect_timer):
+            if timer is not None:
+                timer.cancel()
         for stream_id in list(self.streams):
             self.close_stream(stream_id)
         self.server.connections.discard(self)
@@ -205,7 +230,7 @@ class IpcConnection(asyncio.Protocol):
             self._protocol_error("missing :message-type, :message-flags or :stream-id")
             return
         if message_type == MessageType.PING:
-            self.write(control_frame(MessageType.PING_RESPONSE, payload=message.payload))
+            self._pong(message.payload)
             return
         if message_type == MessageType.PING_RESPONSE:
             return
@@ -231,6 +256,32 @@ class IpcConnection(asyncio.Protocol):
         self.max_stream_id = stream_id
         self._request(stream_id, message)
 
+    def _pong(self, payload: bytes) -> None:
+        if len(payload) > MAX_PING_PAYLOAD:
+            self._protocol_error(f"PING payload of {len(payload)} bytes exceeds {MAX_PING_PAYLOAD}")
+            return
+        frame = control_frame(MessageType.PING_RESPONSE, payload=payload)
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        # PING answers share the bounded outbound queue: a peer that pings without reading gets none.
+        if transport.get_write_buffer_size() + len(frame) > self._pending_bound():
+            self.server.stats.pings_dropped += 1
+            return
+        transport.write(frame)
+
+    def _pending_bound(self) -> int:
+        if self.principal is None:
+            return min(UNAUTHENTICATED_MAX_PENDING_BYTES, self.server.max_pending_bytes)
+        return self.server.max_pending_bytes
+
+    def _connect_timed_out(self) -> None:
+        self._connect_timer = None
+        if self.principal is None and self.transport is not None and not self.transport.is_closing():
+            self.server.stats.connect_timeouts += 1
+            log.info("closing an IPC connection that did not authenticate within %g s", self.server.connect_timeout_s)
+            self.transport.close()
+
     def _connect(self, message: Message) -> None:
         if message.get(VERSION) != PROTOCOL_VERSION:
             self._protocol_error(f"unsupported :version {message.get(VERSION)!r}")
@@ -252,6 +303,10 @@ class IpcConnection(asyncio.Protocol):
             )
             return
         self.principal = principal
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+        self.decoder.max_frame_len = self.server.max_frame_len
         self.server.stats.connections += 1
         log.debug("component %s connected", principal.name)
         self.write(control_frame(MessageType.CONNECT_ACK, flags=CONNECTION_ACCEPTED))
@@ -275,6 +330,8 @@ class IpcConnection(asyncio.Protocol):
                 request = json.loads(message.payload) if message.payload else {}
             except ValueError as exc:
                 raise InvalidArgumentsError(f"request payload is not JSON: {exc}") from None
+            except RecursionError:
+                raise InvalidArgumentsError("request payload is nested too deeply") from None
             if not isinstance(request, dict):
                 raise InvalidArgumentsError("request payload must be a JSON object")
             result = operation.handler(stream, request)
@@ -327,11 +384,14 @@ class IpcConnection(asyncio.Protocol):
 class IpcServer:
     """Serves Greengrass IPC on a Unix socket for a set of known components (principals)."""
 
-    def __init__(self, socket_path: str, *, max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES) -> None:
+    def __init__(self, socket_path: str, *, max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+                 connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S, max_frame_len: int = MAX_FRAME_LEN) -> None:
         if len(os.fsencode(socket_path)) >= 108:
             raise ValueError(f"Unix socket path is {len(socket_path)} bytes, over the 107-byte limit: {socket_path}")
         self.socket_path = socket_path
         self.max_pending_bytes = max_pending_bytes
+        self.connect_timeout_s = connect_timeout_s
+        self.max_frame_len = max_frame_len
         self.principals_by_token: dict[str, Principal] = {}
         self.operations: dict[str, Operation] = {}
         self.connections: set[IpcConnection] = set()

@@ -35,6 +35,7 @@ class IpcServices:
     persist_configuration: bool = True
     max_pending_bytes: int | None = None
     mqtt_endpoint: MqttEndpoint | None = None  # None: the embedded IoT Core loopback
+    connect_timeout_s: float | None = None  # None: the server's default
     server: IpcServer = field(init=False)
     pubsub: LocalPubSub = field(init=False)
     iot_core: IotCoreService = field(init=False)
@@ -44,7 +45,9 @@ class IpcServices:
     reported_states: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        kwargs = {} if self.max_pending_bytes is None else {"max_pending_bytes": self.max_pending_bytes}
+        kwargs: dict[str, Any] = {} if self.max_pending_bytes is None else {"max_pending_bytes": self.max_pending_bytes}
+        if self.connect_timeout_s is not None:
+            kwargs["connect_timeout_s"] = self.connect_timeout_s
         self.server = IpcServer(self.socket_path, **kwargs)
         self.pubsub = LocalPubSub()
         self.pubsub.install(self.server)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import secrets as token_source
@@ -24,17 +23,22 @@ from typing import Any
 from edgewatch.local.artifact_store import stage_artifacts
 from edgewatch.local.component_log import ComponentLog
 from edgewatch.local.component_runner import HEALTHY, SETTLED, ComponentRunner, RunSpec, State
+from edgewatch.local.config_tree import leaf_paths
 from edgewatch.local.deployment_plan import (
+    ACCESS_CONTROL,
     ConfigUpdate,
     DeploymentError,
     RecipeIndex,
     dependency_order,
+    deployment_access_control,
     new_configuration,
     resolve_versions,
 )
 from edgewatch.local.ipc_services import IpcServices
 from edgewatch.local.layout import RuntimeLayout
 from edgewatch.local.mqtt_uplink import MqttEndpoint
+from edgewatch.local.process_registry import ProcessRegistry
+from edgewatch.local.state_files import load_or_quarantine, private_dir, quarantine, write_json_atomic
 from edgewatch.recipe import (
     ComponentPaths,
     InterpolationContext,
@@ -94,6 +98,8 @@ class Deployed:
     config: dict[str, Any]
     spec: RunSpec
     svcuid: str
+    # From the deployment only (recipe defaults + deployment merges), never from what a component wrote.
+    access_control: dict[str, Any] | None = None
 
 
 class LocalRuntime:
@@ -110,6 +116,7 @@ class LocalRuntime:
         platform: Mapping[str, str] | None = None,
         extra_env: Mapping[str, str] | None = None,
         mqtt_endpoint: MqttEndpoint | None = None,
+        connect_timeout_s: float | None = None,
     ) -> None:
         self.layout = RuntimeLayout(Path(root).resolve())
         self.thing_name = thing_name
@@ -120,7 +127,8 @@ class LocalRuntime:
         self.platform = dict(platform or current_platform())
         self.extra_env = dict(extra_env or {})
         self.services = IpcServices(self.layout.socket_path, self.layout.root, thing_name, secrets_file,
-                                    mqtt_endpoint=mqtt_endpoint)
+                                    mqtt_endpoint=mqtt_endpoint, connect_timeout_s=connect_timeout_s)
+        self.processes = ProcessRegistry(self.layout.state() / "processes.json")
         self.services.state_listeners.append(self._on_reported_state)
         self.deployed: dict[str, Deployed] = {}
         self.runners: dict[str, ComponentRunner] = {}
@@ -130,9 +138,12 @@ class LocalRuntime:
 
     # -- start / stop
     async def start(self) -> None:
-        for folder in (self.layout.logs(), self.layout.state(), self.layout.recipes()):
-            folder.mkdir(parents=True, exist_ok=True)
+        for folder in (self.layout.root, self.layout.logs(), self.layout.state(), self.layout.recipes()):
+            private_dir(folder)
         Path(self.layout.socket_path).parent.mkdir(parents=True, exist_ok=True)
+        # Before anything starts: components a crashed run of this root left running would otherwise
+        # run twice (two writers of one store, alerts from a copy nobody supervises).
+        self.processes.sweep_previous(self.kill_grace_s)
         await self.services.start()
         self._load_deployment_history()
         await self._restore()
@@ -164,7 +175,9 @@ class LocalRuntime:
         async with self._deploy_lock:
             record.status = "IN_PROGRESS"
             self._save_deployment(record)
-            log.info("deployment %s started: %s", record.deployment_id, record.request)
+            # Key paths only: configuration values hold secrets (webhook URLs, tokens).
+            log.info("deployment %s started: merge %s, remove %s, configuration keys %s", record.deployment_id,
+                     record.request.get("merge"), record.request.get("remove"), record.request.get("updateConfig"))
             try:
                 await self._apply(request, record)
             except DeploymentError as exc:
@@ -219,11 +232,17 @@ class LocalRuntime:
                              "REQUEST_ERROR")
 
         configs: dict[str, dict[str, Any]] = {}
+        access: dict[str, dict[str, Any] | None] = {}
         for name, version in versions.items():
             recipe, _ = recipe_of(name, version)
             existing = self.services.configuration.get(name) if self.services.configuration.has(name) else None
-            configs[name] = new_configuration(recipe.default_configuration, existing,
-                                              request.config_updates.get(name))
+            update = request.config_updates.get(name)
+            configs[name] = new_configuration(recipe.default_configuration, existing, update)
+            access[name] = deployment_access_control(
+                recipe.default_configuration, old[name].access_control if name in old else None, update)
+            configs[name].pop(ACCESS_CONTROL, None)
+            if access[name] is not None:
+                configs[name][ACCESS_CONTROL] = access[name]
         targets: dict[str, Deployed] = {}
         for name, version in versions.items():
             recipe, path = recipe_of(name, version)
@@ -238,13 +257,16 @@ class LocalRuntime:
                     raise _no_change(f"cannot stage artifacts of {name}-{version}: {exc}", "ARTIFACT_ERROR") from None
             svcuid = old[name].svcuid if name in old else token_source.token_urlsafe(24)
             spec = self._run_spec(name, version, recipe, configs, svcuid, selected.lifecycle, versions)
-            targets[name] = Deployed(name, version, recipe, path, name in roots, configs[name], spec, svcuid)
+            targets[name] = Deployed(name, version, recipe, path, name in roots, configs[name], spec, svcuid,
+                                     access[name])
 
         start, restart, reconfigure = [], [], []
         for name, target in targets.items():
             if name not in old or name not in self.runners:
                 start.append(name)
-            elif old[name].version != target.version or old[name].spec != target.spec:
+            elif (old[name].version != target.version or old[name].spec != target.spec
+                  or self.runners[name].state == State.BROKEN):
+                # "Any deployment will attempt to reinstall currently broken components" (nucleus).
                 restart.append(name)
             elif old[name].config != target.config:
                 reconfigure.append(name)
@@ -271,6 +293,18 @@ class LocalRuntime:
             raise
         self.deployed = targets
         self._save_deployed()
+        await self._require_healthy(targets, [n for n in targets if n not in start + restart])
+
+    async def _require_healthy(self, targets: dict[str, Deployed], names: list[str]) -> None:
+        """A deployment succeeds only when every one of its components is RUNNING or FINISHED."""
+        for name in names:
+            runner = self.runners.get(name)
+            if runner is None:
+                continue
+            state = await runner.wait_for(HEALTHY | {State.BROKEN}, self._settle_timeout(targets[name]))
+            if state not in HEALTHY:
+                reason = runner.last_error or f"did not reach RUNNING or FINISHED (state {state})"
+                raise DeploymentError(f"{name}-{targets[name].version} is {state}: {reason}", "COMPONENT_ERROR")
 
     async def _switch(self, old: dict[str, Deployed], targets: dict[str, Deployed], start: list[str],
                       restart: list[str], reconfigure: list[str], removed: list[str]) -> None:
@@ -283,7 +317,7 @@ class LocalRuntime:
         for name in start + restart + reconfigure:
             target = targets[name]
             self._copy_recipe(target)
-            self.services.add_component(name, target.config.get("accessControl"), None, target.svcuid)
+            self.services.add_component(name, target.access_control, None, target.svcuid)
             self.services.configuration.set(name, target.config)
         await self._start_in_order(targets, start + restart)
 
@@ -319,7 +353,7 @@ class LocalRuntime:
             self.services.configuration.set(name, config)
         for name in restart + removed:
             previous = old[name]
-            self.services.add_component(name, previous.config.get("accessControl"), None, previous.svcuid)
+            self.services.add_component(name, previous.access_control, None, previous.svcuid)
         self.deployed = old
         try:
             await self._start_in_order(old, restart + removed)
@@ -365,13 +399,16 @@ class LocalRuntime:
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "GG_ROOT_CA_PATH": str(self.layout.root / "rootCA.pem"),
+            **self.processes.env,
         })
         return RunSpec(name, version, interpolated, self.layout.work(name), env)
 
     def _start_runner(self, target: Deployed) -> None:
-        self.layout.work(target.name).mkdir(parents=True, exist_ok=True)
+        private_dir(self.layout.work(target.name))
         runner = ComponentRunner(target.spec, ComponentLog(self.layout.component_log(target.name), target.name),
-                                 restart_delay_s=self.restart_delay_s, kill_grace_s=self.kill_grace_s)
+                                 restart_delay_s=self.restart_delay_s, kill_grace_s=self.kill_grace_s,
+                                 on_group=lambda pgid, started: (self.processes.started(pgid, target.name) if started
+                                                                 else self.processes.ended(pgid)))
         self.runners[target.name] = runner
         runner.start()
 
@@ -407,19 +444,24 @@ class LocalRuntime:
         stored = self.layout.recipes() / f"{target.name}-{target.version}{target.recipe_path.suffix}"
         if target.recipe_path.resolve() != stored.resolve():
             shutil.copyfile(target.recipe_path, stored)
+            os.chmod(stored, 0o600)
         target.recipe_path = stored
 
     def _save_deployed(self) -> None:
-        state = [{"name": d.name, "version": d.version, "recipe": str(d.recipe_path), "root": d.root}
+        state = [{"name": d.name, "version": d.version, "recipe": str(d.recipe_path), "root": d.root,
+                  ACCESS_CONTROL: d.access_control}
                  for d in self.deployed.values()]
-        _write_json(self.layout.state() / "deployed.json", state)
+        write_json_atomic(self.layout.state() / "deployed.json", state)
 
     async def _restore(self) -> None:
         """After a restart: bring back what was deployed, with its stored configuration."""
         path = self.layout.state() / "deployed.json"
-        if not path.exists():
+        entries = load_or_quarantine(path, _deployed_problem)
+        if entries is None:
+            if any(path.parent.glob(f"{path.name}.corrupt-*")):
+                log.error("starting with nothing deployed: %s was unusable (kept aside as %s.corrupt-*); "
+                          "deploy again to bring the components back", path, path.name)
             return
-        entries = json.loads(path.read_text())
         targets: dict[str, Deployed] = {}
         configs: dict[str, Any] = {}
         loaded = []
@@ -436,6 +478,10 @@ class LocalRuntime:
             name, version = entry["name"], entry["version"]
             svcuid = token_source.token_urlsafe(24)
             versions = {e["name"]: e["version"] for e, _ in loaded}
+            # Access control as the deployments left it; a file written by an older runtime lacks
+            # it, and then only the recipe's default counts (never the stored, writable configuration).
+            access = (entry[ACCESS_CONTROL] if isinstance(entry.get(ACCESS_CONTROL), dict)
+                      else deployment_access_control(recipe.default_configuration, None, None))
             try:
                 spec = self._run_spec(name, version, recipe, configs, svcuid,
                                       recipe.select(self.platform).lifecycle, versions)
@@ -443,8 +489,8 @@ class LocalRuntime:
                 log.error("cannot restore %s-%s: %s", name, version, exc)
                 continue
             targets[name] = Deployed(name, version, recipe, Path(entry["recipe"]), entry["root"], configs[name],
-                                     spec, svcuid)
-            self.services.add_component(name, configs[name].get("accessControl"), None, svcuid)
+                                     spec, svcuid, access)
+            self.services.add_component(name, access, None, svcuid)
             if not self.services.configuration.has(name):
                 self.services.configuration.set(name, configs[name])
         self.deployed = targets
@@ -453,9 +499,11 @@ class LocalRuntime:
             await self._start_in_order(targets, list(targets))
 
     def _save_deployment(self, record: DeploymentRecord) -> None:
-        folder = self.layout.state() / "deployments"
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_json(folder / f"{record.deployment_id}.json", record.to_json())
+        folder = private_dir(self.layout.state() / "deployments")
+        try:
+            write_json_atomic(folder / f"{record.deployment_id}.json", record.to_json())
+        except OSError as exc:  # the history is informative; a full disk must not fail the deployment
+            log.error("cannot record deployment %s: %s", record.deployment_id, exc)
         records = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
         for stale in records[:-MAX_KEPT_DEPLOYMENTS]:
             stale.unlink(missing_ok=True)
@@ -463,16 +511,46 @@ class LocalRuntime:
     def _load_deployment_history(self) -> None:
         folder = self.layout.state() / "deployments"
         for path in sorted(folder.glob("*.json")) if folder.exists() else []:
-            try:
-                data = json.loads(path.read_text())
-            except ValueError:
+            data = load_or_quarantine(path, _record_problem)
+            if data is None:
                 continue
-            created = time.mktime(time.strptime(data["createdOn"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+            try:
+                created = time.mktime(time.strptime(data["createdOn"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+            except ValueError as exc:
+                quarantine(path, f"createdOn: {exc}")
+                continue
             status = data["status"] if data["status"] in ("SUCCEEDED", "FAILED") else "FAILED"
             reason = data.get("reason") or ("" if status == "SUCCEEDED" else "the runtime stopped during it")
             self.deployments[data["deploymentId"]] = DeploymentRecord(
-                data["deploymentId"], created, status, data.get("detailedStatus", ""), reason,
-                data.get("errorTypes", []), data.get("request", {}))
+                data["deploymentId"], created, status, str(data.get("detailedStatus", "")), str(reason),
+                [str(t) for t in data.get("errorTypes", []) if isinstance(t, str)],
+                data["request"] if isinstance(data.get("request"), dict) else {})
+
+
+def _deployed_problem(value: Any) -> str | None:
+    """Why `state/deployed.json` has the wrong shape, or None."""
+    if not isinstance(value, list):
+        return f"expected a list of deployed components, got {type(value).__name__}"
+    for i, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            return f"[{i}] must be an object"
+        for key, kind in (("name", str), ("version", str), ("recipe", str), ("root", bool)):
+            if not isinstance(entry.get(key), kind):
+                return f"[{i}].{key} must be a {kind.__name__}"
+        if entry.get(ACCESS_CONTROL) is not None and not isinstance(entry[ACCESS_CONTROL], dict):
+            return f"[{i}].{ACCESS_CONTROL} must be an object"
+    return None
+
+
+def _record_problem(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "expected a deployment record object"
+    for key in ("deploymentId", "createdOn", "status"):
+        if not isinstance(value.get(key), str):
+            return f"{key} must be a string"
+    if not isinstance(value.get("errorTypes", []), list):
+        return "errorTypes must be a list"
+    return None
 
 
 def _no_change(message: str, error_type: str) -> DeploymentError:
@@ -482,18 +560,14 @@ def _no_change(message: str, error_type: str) -> DeploymentError:
 
 
 def _describe(request: DeploymentRequest) -> dict[str, Any]:
+    """What a deployment asked for, as recorded and logged: configuration KEY PATHS only, never values."""
     return {
         "recipeDir": str(request.recipe_dir) if request.recipe_dir else None,
         "artifactDir": str(request.artifact_dir) if request.artifact_dir else None,
         "merge": dict(request.merge),
         "remove": list(request.remove),
         "updateConfig": {
-            n: {"MERGE": dict(u.merge), "RESET": list(u.reset)} for n, u in request.config_updates.items()
+            n: {"MERGE": ["/" + "/".join(p) for p in leaf_paths(dict(u.merge)) if p], "RESET": list(u.reset)}
+            for n, u in request.config_updates.items()
         },
     }
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from edgewatch.local.cli_service import CLI_PRINCIPAL, CliService
 from edgewatch.local.layout import RuntimeLayout
+from edgewatch.local.process_registry import PRIVATE_UMASK
 from edgewatch.local.runtime import LocalRuntime
+from edgewatch.local.state_files import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,8 @@ def _write_private(path: Path, text: str) -> None:
 async def serve(runtime: LocalRuntime, on_ready: Callable[[LocalRuntime], Awaitable[None]] | None = None) -> None:
     """Start the runtime, expose it to the CLI, run until a stop signal, then stop cleanly."""
     layout = runtime.layout
-    layout.root.mkdir(parents=True, exist_ok=True)
+    os.umask(PRIVATE_UMASK)  # logs, state and what components write: never readable by other users
+    private_dir(layout.root)
     pid = running_pid(layout)
     if pid is not None and pid != os.getpid():
         raise RuntimeAlreadyRunning(f"a runtime (pid {pid}) already runs under {layout.root}")

@@ -125,7 +125,7 @@ class SubprocessIpcRuntime:
     """The IPC services in a child process (`python -m edgewatch.local.ipc_main --spec FILE`)."""
 
     def __init__(self, root: Path, components: Mapping[str, ComponentSpec], *, thing_name: str = "test-thing",
-                 secrets_file: Path | None = None) -> None:
+                 secrets_file: Path | None = None, connect_timeout_s: float | None = None) -> None:
         self.root = Path(root)
         self.socket_path = short_socket_path()
         self.tokens = {name: spec.svcuid or os.urandom(12).hex() for name, spec in components.items()}
@@ -134,6 +134,7 @@ class SubprocessIpcRuntime:
             "root": str(self.root),
             "thingName": thing_name,
             "secretsFile": str(secrets_file) if secrets_file else None,
+            "connectTimeoutSeconds": connect_timeout_s,
             "components": {
                 name: {"accessControl": dict(spec.access_control), "configuration": spec.configuration,
                        "svcuid": self.tokens[name]}
