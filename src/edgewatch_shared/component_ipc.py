@@ -4,6 +4,10 @@ It publishes to local pub/sub, reads the configuration, and on every (re)connect
 configuration streams (streams do not survive a lost connection). A call that fails because the
 connection is gone marks the connection broken, and the next call reconnects (with backoff, see
 `IpcConnection`). Components extend `ComponentIpc` with only what is theirs (IoT Core, topics, secrets).
+
+When the nucleus keeps refusing the component's SVCUID (it restarted and runs a newer copy), the
+connection gives up: `orphaned` is set and the `on_orphaned` callbacks run, so `main()` can stop
+and exit with `ipc_connection.EXIT_ACCESS_DENIED` instead of living on as an orphan.
 """
 
 from __future__ import annotations
@@ -40,7 +44,25 @@ class ComponentIpc:
         self._config_streams: list[Any] = []
         self._on_config_changed: Callable[[], None] | None = None
         self._validate: Validator | None = None
+        self.orphaned = threading.Event()
+        self._orphan_handlers: list[Callable[[str], None]] = []
         self._connection = connection_factory(on_connected=self._open_streams)
+        # Factories in tests may build their own IpcConnection; the hook goes on whatever they return.
+        set_on_give_up = getattr(self._connection, "set_on_give_up", None)
+        if set_on_give_up is not None:
+            set_on_give_up(self._gave_up)
+
+    def on_orphaned(self, callback: Callable[[str], None]) -> None:
+        """`callback(reason)` runs (on the thread that noticed) once the nucleus refused this process for good."""
+        self._orphan_handlers.append(callback)
+
+    def _gave_up(self, reason: str) -> None:
+        self.orphaned.set()
+        for callback in list(self._orphan_handlers):
+            try:
+                callback(reason)
+            except Exception:
+                logger.exception("orphan handler failed")
 
     def watch_configuration(self, on_changed: Callable[[], None], validate: Validator) -> None:
         """Call before the first IPC use: streams are opened on every connect."""

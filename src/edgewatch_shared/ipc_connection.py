@@ -4,6 +4,11 @@ GreengrassCoreIPCClientV2 has no auto-reconnect and its constructor takes no lif
 the connection is built with `awsiot.greengrasscoreipc.connect(lifecycle_handler=...)` and wrapped.
 `ensure_connected()` never sleeps: callers run it from their own loop, and it only attempts a
 connection once the backoff delay has passed.
+
+A refused SVCUID (AccessDeniedError) is different from a nucleus that is down: it means the nucleus
+restarted and started a new copy of this component with a new token, so this process is an orphan.
+After `max_access_denied` refusals in a row the connection gives up for good (`gave_up`) and calls
+`on_give_up(reason)`; the component then exits non-zero instead of living on beside its successor.
 """
 
 from __future__ import annotations
@@ -19,6 +24,11 @@ from awsiot import eventstreamrpc, greengrasscoreipc
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
 logger = logging.getLogger(__name__)
+
+# Refusals in a row before giving up; one refusal can be a nucleus still loading its tokens.
+MAX_ACCESS_DENIED = 3
+# Exit status of a component whose SVCUID the nucleus no longer accepts.
+EXIT_ACCESS_DENIED = 3
 
 
 @dataclass
@@ -78,8 +88,14 @@ class IpcConnection:
         client_factory: ClientFactory = connect_client_v2,
         clock: Callable[[], float] = time.monotonic,
         backoff: Backoff | None = None,
+        on_give_up: Callable[[str], None] | None = None,
+        max_access_denied: int = MAX_ACCESS_DENIED,
     ) -> None:
         self._on_connected = on_connected
+        self._on_give_up = on_give_up
+        self._max_access_denied = max_access_denied
+        self._denials = 0
+        self.gave_up = False
         self._client_factory = client_factory
         self._clock = clock
         self._backoff = backoff or Backoff()
@@ -89,6 +105,9 @@ class IpcConnection:
         self.connects = 0
         self.disconnects = 0
 
+    def set_on_give_up(self, callback: Callable[[str], None]) -> None:
+        self._on_give_up = callback
+
     @property
     def client(self) -> GreengrassCoreIPCClientV2 | None:
         with self._lock:
@@ -96,21 +115,34 @@ class IpcConnection:
 
     def ensure_connected(self) -> GreengrassCoreIPCClientV2 | None:
         """The live client, connecting first if allowed by the backoff; None while unavailable."""
+        give_up_reason = ""
         with self._lock:
             if self._client is not None:
                 return self._client
             now = self._clock()
-            if now < self._next_attempt:
+            if self.gave_up or now < self._next_attempt:
                 return None
             try:
                 client = self._client_factory(_DisconnectWatcher(self._handle_disconnect))
             except Exception as err:  # any failure to connect is retried; the reason is logged
-                delay = self._backoff.next_delay()
-                self._next_attempt = now + delay
-                logger.warning("IPC connect failed (%s); retrying in %.1f s", err, delay)
-                return None
-            self._client = client
-            self.connects += 1
+                self._denials = self._denials + 1 if isinstance(err, eventstreamrpc.AccessDeniedError) else 0
+                if self._denials >= self._max_access_denied:
+                    self.gave_up = True
+                    give_up_reason = f"the nucleus refused this component's SVCUID {self._denials} times in a row"
+                else:
+                    delay = self._backoff.next_delay()
+                    self._next_attempt = now + delay
+                    logger.warning("IPC connect failed (%s); retrying in %.1f s", err, delay)
+                    return None
+            else:
+                self._client = client
+                self._denials = 0
+                self.connects += 1
+        if give_up_reason:
+            logger.critical("IPC: giving up: %s (a newer copy of this component runs now)", give_up_reason)
+            if self._on_give_up is not None:
+                self._on_give_up(give_up_reason)
+            return None
         if self._on_connected is not None:
             try:
                 self._on_connected(client)

@@ -52,7 +52,9 @@ def test_access_control_grants_exactly_the_default_topics() -> None:
     [pubsub] = access["aws.greengrass.ipc.pubsub"].values()
     [mqtt] = access["aws.greengrass.ipc.mqttproxy"].values()
     assert set(access) == {"aws.greengrass.ipc.pubsub", "aws.greengrass.ipc.mqttproxy"}
-    assert (pubsub["operations"], pubsub["resources"]) == (["aws.greengrass#PublishToTopic"], [DEFAULTS["localTopic"]])
+    assert (pubsub["operations"], pubsub["resources"]) == (
+        ["aws.greengrass#PublishToTopic"], [DEFAULTS["localTopic"], DEFAULTS["healthTopic"]]
+    )
     assert (mqtt["operations"], mqtt["resources"]) == (["aws.greengrass#PublishToIoTCore"], [DEFAULTS["iotTopic"]])
 
 

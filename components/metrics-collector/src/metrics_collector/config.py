@@ -4,6 +4,10 @@ The same `parse_config` answers SubscribeToValidateConfigurationUpdates (ACCEPTE
 builds the config applied at start and on live updates, so what is accepted is what runs.
 Unknown keys are tolerated (a newer DefaultConfiguration does not remove old keys from a device),
 except `accessControl`, which the nucleus owns and is simply ignored here.
+
+`parse_config` is total: for any JSON value it returns a config or raises ConfigValueError with
+the key and a reason (the document's depth and size are bounded first, intervals have maximums so
+no timer overflows). `validity_reason` never raises.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from edgewatch_shared.config_values import (
     as_choice,
     as_int,
     as_str_list,
+    check_document,
     validity_reason_for,
 )
 from edgewatch_shared.durations import parse_seconds
@@ -38,6 +43,9 @@ METRIC_GROUPS: tuple[str, ...] = (
 PUBLISH_MODES = ("summary", "raw")
 # IoT Core service limit: a payload of at most 128 KB (topic limits: edgewatch_shared.topics).
 MAX_IOT_PAYLOAD_BYTES = 128 * 1024
+# One day: longer intervals are typos, and a huge one would overflow the timers.
+MAX_INTERVAL_SECONDS = 86_400.0
+MAX_BUFFER_BYTES = 16 * 1024**3
 
 DEFAULTS: dict[str, Any] = {
     "sampleIntervalSeconds": 10,
@@ -55,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "networkExcludeInterfaces": ["lo"],
     "bufferMaxBytes": 20 * 1024 * 1024,
     "iotMaxPayloadBytes": 120_000,
+    "healthIntervalSeconds": 30,
+    "healthTopic": "edgewatch/health",
 }
 IGNORED_KEYS = frozenset({"accessControl"})
 
@@ -76,22 +86,29 @@ class CollectorConfig:
     network_exclude_interfaces: tuple[str, ...]
     buffer_max_bytes: int
     iot_max_payload_bytes: int
+    health_interval: float = 30.0
+    health_topic: str = "edgewatch/health"
 
     def iot_topic(self, thing_name: str) -> str:
         return topic_for_thing(self.iot_topic_template, thing_name)
 
 
+def _interval(doc: Mapping[str, Any], key: str, minimum: float) -> float:
+    return parse_seconds(key, doc[key], minimum=minimum, maximum=MAX_INTERVAL_SECONDS)
+
+
 def parse_config(raw: Mapping[str, Any] | None) -> CollectorConfig:
     """Defaults overlaid with `raw`; raises ConfigValueError naming the first bad key."""
-    doc = {**DEFAULTS, **(raw or {})}
+    doc = {**DEFAULTS, **check_document(raw)}
     groups = as_str_list("metrics", doc["metrics"])
     unknown = [g for g in groups if g not in METRIC_GROUPS]
     if unknown:
+        names = ", ".join(unknown)
         raise ConfigValueError(
-            "metrics", f"unknown metric group(s) {', '.join(unknown)}; known: {', '.join(METRIC_GROUPS)}"
+            "metrics", f"unknown metric group(s) {names[:200]}; known: {', '.join(METRIC_GROUPS)}"
         )
-    sample_interval = parse_seconds("sampleIntervalSeconds", doc["sampleIntervalSeconds"], minimum=0.1)
-    publish_interval = parse_seconds("iotPublishIntervalSeconds", doc["iotPublishIntervalSeconds"], minimum=1)
+    sample_interval = _interval(doc, "sampleIntervalSeconds", 0.1)
+    publish_interval = _interval(doc, "iotPublishIntervalSeconds", 1)
     if publish_interval < sample_interval:
         raise ConfigValueError(
             "iotPublishIntervalSeconds",
@@ -99,9 +116,7 @@ def parse_config(raw: Mapping[str, Any] | None) -> CollectorConfig:
         )
     return CollectorConfig(
         sample_interval=sample_interval,
-        temperature_interval=parse_seconds(
-            "temperatureIntervalSeconds", doc["temperatureIntervalSeconds"], minimum=1
-        ),
+        temperature_interval=_interval(doc, "temperatureIntervalSeconds", 1),
         iot_publish_interval=publish_interval,
         iot_publish_mode=as_choice("iotPublishMode", doc["iotPublishMode"], PUBLISH_MODES),
         local_topic=as_topic("localTopic", doc["localTopic"]),
@@ -113,10 +128,12 @@ def parse_config(raw: Mapping[str, Any] | None) -> CollectorConfig:
         disk_io_exclude_devices=as_str_list("diskIoExcludeDevices", doc["diskIoExcludeDevices"]),
         network_include_interfaces=as_str_list("networkIncludeInterfaces", doc["networkIncludeInterfaces"]),
         network_exclude_interfaces=as_str_list("networkExcludeInterfaces", doc["networkExcludeInterfaces"]),
-        buffer_max_bytes=as_int("bufferMaxBytes", doc["bufferMaxBytes"], minimum=256 * 1024),
+        buffer_max_bytes=as_int("bufferMaxBytes", doc["bufferMaxBytes"], minimum=256 * 1024, maximum=MAX_BUFFER_BYTES),
         iot_max_payload_bytes=as_int(
             "iotMaxPayloadBytes", doc["iotMaxPayloadBytes"], minimum=4096, maximum=MAX_IOT_PAYLOAD_BYTES
         ),
+        health_interval=_interval(doc, "healthIntervalSeconds", 1),
+        health_topic=as_topic("healthTopic", doc["healthTopic"]),
     )
 
 

@@ -7,16 +7,26 @@ the process is killed. WAL with synchronous=FULL makes each committed append dur
 
 The buffer is bounded by payload bytes: appending past the bound drops the oldest payloads and
 counts them (the count persists across restarts).
+
+The file is opened defensively (`open_checked_database`): a corrupt one (random header, truncation,
+damaged pages, zero bytes) is moved aside as `metrics-buffer.sqlite.corrupt-<ts>` and the buffer
+starts empty. Corruption found later, by a read or write, is handled the same way at that moment.
+Either way `quarantines` records it and `on_quarantine` is told, so it shows in the log and health.
+A full disk is not corruption: `append` raises `BufferWriteError` and the caller keeps the payload.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgewatch_shared.sqlite_store import open_wal_database
+from edgewatch_shared.sqlite_store import open_checked_database, quarantine
 
 logger = logging.getLogger(__name__)
 
@@ -44,58 +54,146 @@ class BufferDepth:
     bytes: int
 
 
+@dataclass(frozen=True)
+class Quarantine:
+    moved_to: Path
+    reason: str
+
+
+class BufferWriteError(OSError):
+    """An append could not be stored (disk full, I/O error); the payload is still the caller's."""
+
+
+def _is_corruption(err: sqlite3.DatabaseError) -> bool:
+    # OperationalError covers a full disk, a lock or I/O trouble: the file may be sound.
+    if not isinstance(err, sqlite3.OperationalError):
+        return not isinstance(err, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError)
+    text = str(err).lower()
+    return any(s in text for s in ("malformed", "not a database", "corrupt"))
+
+
+class BufferCorruptError(sqlite3.DatabaseError):
+    """The buffer file turned out corrupt during this call; it is quarantined and the buffer is empty now."""
+
+
 class OfflineBuffer:
     """Thread-safe: the sampling loop appends, the uploader thread reads and deletes."""
 
-    def __init__(self, path: Path, max_bytes: int) -> None:
+    def __init__(
+        self, path: Path, max_bytes: int, *, on_quarantine: Callable[[Quarantine], None] | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self._path = path
         self._max_bytes = max_bytes
+        self._on_quarantine = on_quarantine
+        self._now = now
         self._lock = threading.Lock()
+        self.quarantines: list[Quarantine] = []
+        # Bumped whenever the file is replaced: payload ids of an older generation mean nothing now.
+        self.generation = 0
+        self._depth = BufferDepth(0, 0)
         # Explicit BEGIN/COMMIT below, so each append is one transaction; FULL: see the module docstring.
-        self._db = open_wal_database(path, _SCHEMA, synchronous="FULL")
-        count, total = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox").fetchone()
-        self._depth = BufferDepth(count, total)
+        opening = open_checked_database(path, _SCHEMA, synchronous="FULL", now=now)
+        self._db = opening.db
+        if opening.quarantined_to is not None:
+            self._record(Quarantine(opening.quarantined_to, opening.reason))
+        with self._lock, contextlib.suppress(BufferCorruptError), self._guard():
+            self._refresh_depth()
+
+    def _record(self, event: Quarantine) -> None:
+        self.quarantines.append(event)
+        if self._on_quarantine is not None:
+            self._on_quarantine(event)
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Under the lock: corruption met by any statement quarantines the file and starts it fresh."""
+        try:
+            yield
+        except sqlite3.DatabaseError as err:
+            if not _is_corruption(err):
+                raise
+            self._restart_fresh(str(err))
+            raise BufferCorruptError(str(err)) from err
+
+    def _restart_fresh(self, reason: str) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        moved = quarantine(self._path, self._now())
+        logger.error(
+            "offline buffer %s found corrupt while in use (%s); moved aside to %s, continuing with an empty buffer",
+            self._path, reason, moved,
+        )  # fmt: skip
+        opening = open_checked_database(self._path, _SCHEMA, synchronous="FULL", now=self._now)
+        self._db = opening.db
+        self._depth = BufferDepth(0, 0)
+        self.generation += 1
+        self._record(Quarantine(moved, reason))
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back by itself (e.g. on SQLITE_FULL); a second ROLLBACK would raise.
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def depth(self) -> BufferDepth:
         with self._lock:
             return self._depth
 
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
     def dropped_total(self) -> int:
-        with self._lock:
+        with self._lock, self._guard():
             row = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
         return row[0] if row else 0
 
     def set_max_bytes(self, max_bytes: int) -> int:
         """Change the bound; returns how many payloads had to go to honour it."""
-        with self._lock:
+        with self._lock, self._guard():
             self._max_bytes = max_bytes
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 dropped = self._trim(0)
                 self._db.execute("COMMIT")
             except Exception:
-                self._db.execute("ROLLBACK")
+                self._rollback()
+                self._refresh_depth()
                 raise
             return dropped
 
     def append(self, payload: bytes, created_ms: int) -> int:
-        """Store one payload; returns how many old payloads were dropped to make room."""
+        """Store one payload; returns how many old payloads were dropped to make room.
+
+        Raises BufferWriteError when it could not be stored (the payload is not in the buffer).
+        """
         if len(payload) > self._max_bytes:
             raise ValueError(f"payload of {len(payload)} bytes exceeds the buffer bound {self._max_bytes}")
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                dropped = self._trim(len(payload))
-                self._db.execute(
-                    "INSERT INTO outbox (created_ms, payload, size) VALUES (?, ?, ?)",
-                    (created_ms, payload, len(payload)),
-                )
-                self._db.execute("COMMIT")
-            except Exception:
-                self._db.execute("ROLLBACK")
-                self._refresh_depth()
-                raise
-            self._depth = BufferDepth(self._depth.payloads + 1, self._depth.bytes + len(payload))
-            return dropped
+        try:
+            with self._lock, self._guard():
+                depth_before = self._depth
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    dropped = self._trim(len(payload))
+                    self._db.execute(
+                        "INSERT INTO outbox (created_ms, payload, size) VALUES (?, ?, ?)",
+                        (created_ms, payload, len(payload)),
+                    )
+                    self._db.execute("COMMIT")
+                except sqlite3.OperationalError:
+                    self._rollback()
+                    self._depth = depth_before
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        self._refresh_depth()
+                    raise
+                self._depth = BufferDepth(self._depth.payloads + 1, self._depth.bytes + len(payload))
+                return dropped
+        except sqlite3.OperationalError as err:
+            raise BufferWriteError(f"offline buffer could not store a payload: {err}") from err
+        except BufferCorruptError as err:
+            # The file was replaced by an empty one; the payload was not stored in either.
+            raise BufferWriteError(f"offline buffer was corrupt: {err}") from err
 
     def _trim(self, incoming: int) -> int:
         # Inside the caller's transaction: drop oldest rows until `incoming` more bytes fit.
@@ -120,7 +218,7 @@ class OfflineBuffer:
 
     def oldest(self, limit: int, after_id: int = 0) -> list[BufferedPayload]:
         """Up to `limit` payloads with id > `after_id`, oldest first."""
-        with self._lock:
+        with self._lock, self._guard():
             rows = self._db.execute(
                 "SELECT id, created_ms, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, limit),
@@ -128,7 +226,8 @@ class OfflineBuffer:
         return [BufferedPayload(r[0], r[1], bytes(r[2])) for r in rows]
 
     def remove(self, payload_id: int) -> None:
-        with self._lock:
+        """Delete an acknowledged payload; raises sqlite3.OperationalError (e.g. disk full) when it could not."""
+        with self._lock, self._guard():
             # No DELETE ... RETURNING: gateways often ship an SQLite older than 3.35.
             row = self._db.execute("SELECT size FROM outbox WHERE id = ?", (payload_id,)).fetchone()
             if row is not None:

@@ -3,11 +3,17 @@
 A payload leaves the buffer only when PublishToIoTCore succeeded. After a failure the uploader backs
 off, then probes with one publish at a time from the oldest payload, and opens the window again only
 once a publish succeeds: replay after an outage stays in order and does not hammer a dead link.
+
+A payload that IoT Core acknowledged but that could not be deleted (a full disk refuses even a
+DELETE in WAL mode) is remembered in memory as delivered: it is never sent again, and its delete
+is retried on every step. When the buffer file is replaced (corruption), in-flight bookkeeping of
+the old file is dropped, because its ids mean nothing in the new one.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -64,6 +70,8 @@ class IotUploader:
         self._probing = False
         self._retry_at = 0.0
         self._next_send_at = 0.0
+        self._delivered: set[int] = set()  # acknowledged, delete still pending
+        self._generation = buffer.generation
 
     def set_topic(self, topic: str) -> None:
         with self._lock:
@@ -80,6 +88,8 @@ class IotUploader:
         """One non-blocking step; returns how long nothing can happen unless woken."""
         with self._lock:
             now = self._clock()
+            self._follow_buffer_generation()
+            self._retry_deletes()
             self._harvest(now)
             self._submit(now)
             waits = [1.0]
@@ -90,6 +100,29 @@ class IotUploader:
         depth = self._buffer.depth()
         self._health.set(buffer_depth=depth.payloads, buffer_bytes=depth.bytes)
         return min(waits)
+
+    def _follow_buffer_generation(self) -> None:
+        if self._buffer.generation == self._generation:
+            return
+        logger.warning("offline buffer was replaced; restarting the upload from its first payload")
+        self._generation = self._buffer.generation
+        self._in_flight, self._delivered, self._sent_up_to, self._probing = [], set(), 0, False
+
+    def _retry_deletes(self) -> None:
+        for payload_id in sorted(self._delivered):
+            try:
+                self._buffer.remove(payload_id)
+            except sqlite3.OperationalError:
+                return  # still no room; next step
+            self._delivered.discard(payload_id)
+
+    def _acknowledged(self, payload_id: int) -> None:
+        try:
+            self._buffer.remove(payload_id)
+        except sqlite3.OperationalError as err:
+            if not self._delivered:
+                logger.warning("could not delete delivered payload(s) from the buffer (%s); remembered in memory", err)
+            self._delivered.add(payload_id)
 
     def _harvest(self, now: float) -> None:
         failed = False
@@ -105,8 +138,9 @@ class IotUploader:
                 continue
             error = entry.future.exception()
             if error is None:
-                self._buffer.remove(entry.payload_id)
+                self._acknowledged(entry.payload_id)
                 self._health.add(iot_batches_published=1)
+                self._health.set(iot_failures_in_a_row=0)
                 if self._probing:
                     logger.info("IoT Core publishing works again; replaying the buffer")
                 self._probing = False
@@ -119,7 +153,7 @@ class IotUploader:
             self._failed(now)
 
     def _failed(self, now: float) -> None:
-        self._health.add(iot_publish_failures=1)
+        self._health.add(iot_publish_failures=1, iot_failures_in_a_row=1)
         self._probing = True
         self._retry_at = now + self._backoff.next_delay()
 
@@ -137,6 +171,9 @@ class IotUploader:
             if not batch:
                 return
             item = batch[0]
+            if item.id in self._delivered:  # sent and acknowledged already; only its delete is pending
+                self._sent_up_to = item.id
+                continue
             try:
                 future = self._publish(self._topic, item.payload)
             except Exception as err:  # not connected, or the request could not be written
