@@ -1,0 +1,224 @@
+"""Entry point (`python -m local_dashboard`): the one place that wires the dashboard together.
+
+One process, one asyncio loop: the aiohttp server and the state it serves. The IPC client calls back
+on its own threads; those callbacks only hand data to the loop (`call_soon_threadsafe`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import ssl
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from edgewatch_shared.component_env import start_component
+from edgewatch_shared.config_lifecycle import initial_config
+from edgewatch_shared.config_values import ConfigValueError
+from local_dashboard.auth import load_password_file
+from local_dashboard.config import DashboardConfig, parse_checked, validity_reason
+from local_dashboard.ipc_adapter import DashboardIpc
+from local_dashboard.server import DashboardServer
+from local_dashboard.state import DashboardState
+
+logger = logging.getLogger("local_dashboard")
+
+STATIC_ENV = "EDGEWATCH_DASHBOARD_STATIC"
+SECRET_RETRY_S = 10.0
+
+
+def static_dir() -> Path:
+    configured = os.environ.get(STATIC_ENV)
+    return Path(configured) if configured else Path(__file__).resolve().parent / "static"
+
+
+def tls_context(config: DashboardConfig) -> ssl.SSLContext | None:
+    if not config.tls:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    return context
+
+
+def password_from_secret(text: str) -> str:
+    """A secret holds the password as plain text or as JSON {"password": "..."}."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text.strip()
+    if isinstance(doc, dict) and isinstance(doc.get("password"), str):
+        return doc["password"]
+    return text.strip()
+
+
+class Dashboard:
+    def __init__(self, ipc: DashboardIpc, config: DashboardConfig, thing: str, work_path: Path) -> None:
+        self.ipc = ipc
+        self.config = config
+        self.work_path = work_path
+        self.loop = asyncio.get_running_loop()
+        self.state = DashboardState(config, thing)
+        self.server = DashboardServer(self.state, config, publish_silence=self.publish_silence, static_dir=static_dir())
+        self.runner = web.AppRunner(self.server.app, access_log=None, handle_signals=False)
+        self.site: web.TCPSite | None = None
+        self._password_task: asyncio.Task[None] | None = None
+
+    # -- IPC threads -> loop
+    def handler(self, kind: str) -> Any:
+        def on_message(doc: Any) -> None:
+            self.loop.call_soon_threadsafe(self._receive, kind, doc)
+
+        return on_message
+
+    def _receive(self, kind: str, doc: Any) -> None:
+        if self.state.receive(kind, doc, int(time.time() * 1000)):
+            self.server.changed()
+
+    def subscribe(self) -> None:
+        c = self.config
+        self.ipc.set_subscriptions({c.metrics_topic: self.handler("metrics"), c.alerts_topic: self.handler("alerts"),
+                                    c.health_topic: self.handler("health"),
+                                    c.silences_topic: self.handler("silences")})  # fmt: skip
+
+    async def publish_silence(self, doc: dict[str, Any]) -> None:
+        await self.loop.run_in_executor(None, self.ipc.publish_local, self.config.silences_topic, doc)
+
+    def config_changed(self) -> None:
+        """Runs on an IPC thread when the configuration changed."""
+        try:
+            config = parse_checked(self.ipc.get_configuration())
+        except ConfigValueError as err:
+            logger.error("configuration not applied, the previous one stays in force: %s", err)
+            return
+        except Exception as err:
+            logger.warning("could not read the configuration: %s", err)
+            return
+        asyncio.run_coroutine_threadsafe(self.apply(config), self.loop)
+
+    # -- loop
+    async def start(self) -> None:
+        await self.runner.setup()
+        self.apply_in_process(self.config)
+        await self._bind(self.config)
+        self._password_task = asyncio.create_task(self._load_password())
+
+    def apply_in_process(self, config: DashboardConfig) -> None:
+        self.state.reconfigure(config)
+        self.server.reconfigure(config)
+        self.server.prometheus_token = _read_token(config.prometheus_token_file)
+
+    async def apply(self, config: DashboardConfig) -> None:
+        old, self.config = self.config, config
+        if config == old:
+            return
+        self.apply_in_process(config)
+        if config.topics() != old.topics():
+            await self.loop.run_in_executor(None, self.subscribe)
+        if config.server_key() != old.server_key():
+            try:
+                await self._bind(config)
+            except OSError as err:
+                logger.error("could not listen on %s:%d (%s); staying on %s:%d", config.listen_address, config.port,
+                             err.strerror, old.listen_address, old.port)  # fmt: skip
+                await self._bind(old)
+        if config.password_secret_arn != old.password_secret_arn:
+            if self._password_task is not None:
+                self._password_task.cancel()
+            self._password_task = asyncio.create_task(self._load_password())
+        logger.info("configuration applied")
+
+    async def _bind(self, config: DashboardConfig) -> None:
+        if self.site is not None:
+            await self.site.stop()
+            self.site = None
+        site = web.TCPSite(self.runner, config.listen_address, config.port, ssl_context=tls_context(config))
+        await site.start()
+        self.site = site
+        scheme = "https" if config.tls else "http"
+        host = f"[{config.listen_address}]" if ":" in config.listen_address else config.listen_address
+        logger.info("dashboard listening on %s://%s:%d", scheme, host, config.port)
+
+    async def _load_password(self) -> None:
+        arn = self.config.password_secret_arn
+        if not arn:
+            password, path, created = load_password_file(self.work_path)
+            self.server.set_password(password)
+            logger.info("password %s %s (mode 0600; read it with: sudo cat %s)",
+                        "generated at first start in" if created else "read from", path, path)  # fmt: skip
+            return
+        while True:
+            try:
+                text = await self.loop.run_in_executor(None, self.ipc.get_secret_value, arn)
+            except Exception as err:
+                logger.error("could not read the password secret %s: %s; logins are refused until it is readable "
+                             "(retry in %g s)", arn, type(err).__name__, SECRET_RETRY_S)  # fmt: skip
+                await asyncio.sleep(SECRET_RETRY_S)
+                continue
+            self.server.set_password(password_from_secret(text))
+            logger.info("password read from SecretManager secret %s", arn)
+            return
+
+    async def stop(self) -> None:
+        if self._password_task is not None:
+            self._password_task.cancel()
+        await self.runner.cleanup()
+
+
+def _read_token(path: str) -> str | None:
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    except OSError as err:
+        logger.error("prometheusTokenFile %s unreadable (%s): /metrics accepts only a session", path, err.strerror)
+        return None
+
+
+async def run(thing: str, work_path: Path) -> int:
+    ipc = DashboardIpc()
+    holder: dict[str, Dashboard] = {}
+    ipc.watch_configuration(on_changed=lambda: holder["app"].config_changed() if "app" in holder else None,
+                            validate=validity_reason)  # fmt: skip
+    loop = asyncio.get_running_loop()
+    config = await loop.run_in_executor(None, initial_config, ipc.get_configuration, parse_checked)
+    dashboard = Dashboard(ipc, config, thing, work_path)
+    try:
+        await dashboard.start()
+    except OSError as err:
+        logger.error("cannot listen on %s:%d: %s", config.listen_address, config.port, err.strerror)
+        ipc.close()
+        return 1
+    holder["app"] = dashboard
+    dashboard.subscribe()
+    await loop.run_in_executor(None, ipc.connect)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        while not stop.is_set():
+            # Reconnects with backoff after a nucleus restart; streams re-open on connect.
+            await loop.run_in_executor(None, ipc.connect)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+    finally:
+        await dashboard.stop()
+        await loop.run_in_executor(None, ipc.close)
+    logger.info("dashboard stopped")
+    return 0
+
+
+def main() -> int:
+    thing, work_path = start_component()
+    return asyncio.run(run(thing, work_path))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The dashboard's whole state and the one place messages from the topics come in. Pure: time passed in.
+
+Every message is checked (size first, then schema); a bad one is counted per topic kind and logged,
+never fatal. Runs on the server's event loop only (the IPC adapter hands messages over to it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from edgewatch_shared import metrics_message
+from local_dashboard.books import AlertBook, HealthBook, InputError, SilenceBook
+from local_dashboard.config import RANGES, DashboardConfig
+from local_dashboard.history import HistoryStore
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("metrics", "alerts", "health", "silences")
+# Bounds a JSON value's walk, so a deeply nested or huge document is refused before it is looked at.
+MAX_NESTING = 32
+
+
+class OversizedError(ValueError):
+    pass
+
+
+def measure(doc: Any, limit: int) -> int:
+    """Approximate encoded size of a decoded JSON value, stopping (OversizedError) past `limit` or MAX_NESTING."""
+    total = 0
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise OversizedError(f"nested deeper than {MAX_NESTING}")
+        if isinstance(value, Mapping):
+            total += 2 + 4 * len(value)
+            for key, item in value.items():
+                total += len(str(key))
+                stack.append((item, depth + 1))
+        elif isinstance(value, list | tuple):
+            total += 2 + len(value)
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            total += len(value) + 2
+        else:
+            total += 8
+        if total > limit:
+            raise OversizedError(f"larger than {limit} bytes")
+    return total
+
+
+class DashboardState:
+    def __init__(self, config: DashboardConfig, thing: str) -> None:
+        self.thing = thing
+        self.config = config
+        self.store = HistoryStore(history_s=config.history_seconds, downsample_s=config.downsample_seconds,
+                                  long_history_s=config.long_history_seconds, max_series=config.max_series)  # fmt: skip
+        self.alerts = AlertBook()
+        self.silences = SilenceBook()
+        self.health = HealthBook()
+        self.received: Counter[str] = Counter()
+        self.malformed: Counter[str] = Counter()
+
+    def reconfigure(self, config: DashboardConfig) -> None:
+        self.config = config
+        self.store.reconfigure(history_s=config.history_seconds, downsample_s=config.downsample_seconds,
+                               long_history_s=config.long_history_seconds, max_series=config.max_series)  # fmt: skip
+
+    # -- in
+    def receive(self, kind: str, doc: Any, now_ms: int) -> bool:
+        """One message from a topic (a decoded document, bytes, or the exception decoding it raised)."""
+        self.received[kind] += 1
+        try:
+            if isinstance(doc, BaseException):
+                raise InputError(f"undecodable message: {doc}"[:300])
+            if isinstance(doc, bytes | bytearray):
+                if len(doc) > self.config.max_message_bytes:
+                    raise OversizedError(f"larger than {self.config.max_message_bytes} bytes")
+                try:
+                    doc = json.loads(doc)
+                except (ValueError, RecursionError) as err:
+                    raise InputError(f"not JSON: {err}"[:300]) from None
+            measure(doc, self.config.max_message_bytes)
+            self._apply(kind, doc, now_ms)
+        except (InputError, OversizedError, metrics_message.MessageError) as err:
+            self.malformed[kind] += 1
+            logger.warning("malformed %s message #%d ignored: %s", kind, self.malformed[kind], str(err)[:300])
+            return False
+        return True
+
+    def _apply(self, kind: str, doc: Any, now_ms: int) -> None:
+        if kind == "metrics":
+            self.store.ingest(metrics_message.from_dict(doc), now_ms)
+        elif kind == "alerts":
+            self.alerts.apply(doc, now_ms)
+        elif kind == "health":
+            self.health.apply(doc, now_ms / 1000)
+        elif kind == "silences":
+            self.silences.apply(doc, now_ms)
+        else:
+            raise InputError(f"unknown kind {kind!r}")
+
+    def tick(self, now_ms: int) -> None:
+        """Time alone changes silence states and health ("silent"), and ages history out."""
+        self.store.trim(now_ms)
+        self.silences.tick(now_ms)
+        self.health.tick(now_ms / 1000)
+
+    # -- out
+    def versions(self) -> tuple[int, int, int]:
+        # Alerts' "silenced" flags depend on silences, so a silence change also re-sends alerts.
+        return (self.alerts.version + self.silences.version, self.silences.version, self.health.version)
+
+    def alert_list(self, now_ms: int) -> list[dict[str, Any]]:
+        return self.alerts.to_list(self.silences, now_ms)
+
+    def snapshot(self, range_name: str, now_ms: int) -> dict[str, Any]:
+        return {
+            "type": "snapshot", "thing": self.thing, "range": range_name,
+            "series": self.store.snapshot(RANGES[range_name], now_ms), "alerts": self.alert_list(now_ms),
+            "silences": self.silences.to_list(now_ms), "health": self.health.to_list(now_ms / 1000),
+            "serverTime": now_ms,
+        }  # fmt: skip
+
+    def counters(self) -> dict[str, Any]:
+        stats = self.store.stats
+        return {"received": dict(self.received), "malformed": dict(self.malformed), "series": len(self.store.series),
+                "points": self.store.point_count(), "refusedSeries": stats.refused_series_total,
+                "outOfOrder": stats.out_of_order_total}  # fmt: skip
