@@ -18,10 +18,12 @@ GDK's own per-component layout: ./greengrass-build/recipes/recipe.yaml and
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,9 @@ COMPONENTS_DIR = "components"
 RECIPES_DIR = "recipes"
 SHARED_PACKAGE = Path("src") / "edgewatch_shared"
 RECIPE_FILES = ("recipe.yaml", "recipe.json")
+# A component with web/build_assets.py (the LocalDashboard) gets its built page assets packed into
+# src/<package>/static/ of its zip; its web/ sources and node_modules stay out of the artifact.
+ASSET_BUILDER = Path("web") / "build_assets.py"
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,28 @@ def _artifact_files(repo_root: Path, component: ComponentSource) -> dict[str, Pa
         if clash:
             raise BuildError(f"{component.directory}: {clash[0]} would clash with the shared package")
         files.update(collect_files(shared_root, prefix=f"{shared_root.name}/"))
+    if (component.directory / ASSET_BUILDER).is_file():
+        files = {name: path for name, path in files.items() if not name.startswith("web/")}
     return files
+
+
+def _built_assets(component: ComponentSource, out: Path) -> dict[str, Path]:
+    """Run the component's web/build_assets.py into `out`; archive names under src/<package>/static/."""
+    builder = component.directory / ASSET_BUILDER
+    if not builder.is_file():
+        return {}
+    spec = importlib.util.spec_from_file_location(f"_edgewatch_assets_{component.directory.name}", builder)
+    if spec is None or spec.loader is None:
+        raise BuildError(f"{builder}: cannot be loaded")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        written = module.build_assets(out)
+    except Exception as exc:  # the builder's own error (npm missing, a file missing) says what to do
+        raise BuildError(f"{builder}: {exc}") from None
+    package = component.directory.name.replace("-", "_")
+    logger.info("  %d built asset(s) from %s", len(written), builder.relative_to(component.directory))
+    return {f"src/{package}/static/{Path(p).relative_to(out).as_posix()}": Path(p) for p in written}
 
 
 _VERSIONED_RECIPE = re.compile(r"-\d+\.\d+\.\d+[^/]*\.(yaml|json)$")
@@ -209,7 +235,9 @@ def build_one(
         _clear_previous(out_dir, name)
     files = _artifact_files(repo_root, component)
     zip_path = artifact_dir / component.zip_name
-    digest = write_reproducible_zip(zip_path, files)
+    with tempfile.TemporaryDirectory(prefix="edgewatch-assets-") as assets:
+        files.update(_built_assets(component, Path(assets)))
+        digest = write_reproducible_zip(zip_path, files)
     logger.info("  artifact %s (%d files)", zip_path, len(files))
 
     doc, unresolved = build_recipe_document(dict(source.raw), name, version, suite.author, {zip_path.name})
