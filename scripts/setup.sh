@@ -5,17 +5,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
-# System packages the tests use: Mosquitto (the MQTT bridge's mutual-TLS broker) and openssl.
+# System packages the tests use: Mosquitto (the MQTT bridge's mutual-TLS broker) and openssl;
+# Chromium (the dashboard's browser tests drive /usr/bin/chromium, since `playwright install` cannot
+# download); node and npm (the dashboard's assets pin uPlot in web/package-lock.json).
 need=""
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need="$need mosquitto"
 command -v mosquitto_sub >/dev/null 2>&1 || need="$need mosquitto-clients"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
+[ -x /usr/bin/chromium ] || need="$need chromium"
+command -v node >/dev/null 2>&1 || need="$need nodejs"
+command -v npm >/dev/null 2>&1 || need="$need npm"
 if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing$need" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
   else
-    echo "setup: please install$need (apt-get install$need); the MQTT bridge tests need them" >&2
+    echo "setup: please install$need (apt-get install$need); the MQTT bridge and dashboard tests need them" >&2
   fi
 fi
 stamp=.venv/.edgewatch-setup
