@@ -150,6 +150,8 @@ class SlackIntegration:
             if self.spec.uses_web_api:
                 return self._post_message(credential, text, blocks)
             return self._webhook(credential, text, blocks)
+        except (http.client.InvalidURL, ValueError) as err:  # e.g. a space in the URL: no retry can mend it
+            return Permanent(f"Slack URL is invalid: {type(err).__name__}: {err}")
         except NETWORK_ERRORS as err:
             return Retry(f"Slack unreachable: {type(err).__name__}: {err}")
 
