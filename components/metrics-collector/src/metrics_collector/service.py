@@ -72,7 +72,7 @@ class CollectorService:
         self._samples = FixedRateSchedule.starting_at(now, config.sample_interval)
         self._publishes = FixedRateSchedule.starting_at(now + config.iot_publish_interval, config.iot_publish_interval)
         self._health_reports = FixedRateSchedule.starting_at(now, config.health_interval)
-        self._pending = pending or PendingPayloads()
+        self._pending = pending if pending is not None else PendingPayloads()
         self._local_failures_logged = False
         self._health_failures_logged = False
         self._last_report: HealthCounts | None = None
