@@ -73,6 +73,8 @@ class DashboardServer:
         self.sessions = Sessions(config.session_ttl, monotonic)
         self.limiter = LoginLimiter(monotonic, free_failures=config.max_login_failures)
         self.clients: set[_Client] = set()
+        self._closed_dropped = 0
+        self._closed_resyncs = 0
         self._poke = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self.app = self._make_app()
@@ -250,8 +252,14 @@ class DashboardServer:
     async def api_info(self, request: web.Request) -> web.Response:
         if (denied := self._guard(request)) is not None:
             return denied
+        counters = {**self.state.counters(), **self.client_counters()}
         return web.json_response({"thing": self.state.thing, "component": COMPONENT, "version": VERSION,
-                                  "ranges": list(RANGES), "counters": self.state.counters()})  # fmt: skip
+                                  "ranges": list(RANGES), "counters": counters})  # fmt: skip
+
+    def client_counters(self) -> dict[str, int]:
+        feeds = [c.feed for c in self.clients]
+        return {"wsClients": len(feeds), "wsDroppedFrames": self._closed_dropped + sum(f.dropped_frames for f in feeds),
+                "wsResyncs": self._closed_resyncs + sum(f.resyncs for f in feeds)}
 
     async def api_create_silence(self, request: web.Request) -> web.Response:
         if (denied := self._guard(request, state_changing=True)) is not None:
@@ -327,6 +335,8 @@ class DashboardServer:
                 self._on_client_message(client, message.data)
         finally:
             self.clients.discard(client)
+            self._closed_dropped += client.feed.dropped_frames
+            self._closed_resyncs += client.feed.resyncs
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
