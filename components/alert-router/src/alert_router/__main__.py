@@ -15,15 +15,17 @@ from alert_router.ipc_adapter import RouterIpc
 from alert_router.outbox import Outbox
 from alert_router.secrets import Redactor, SecretSource
 from alert_router.service import RouterService
+from alert_router.startup import LAST_GOOD_FILE, LastGoodConfig, startup_config
+from alert_router.state_file import read_json
 from alert_router.wiring import IntegrationFactory, silence_book
 from edgewatch_shared.component_env import start_component, stop_on_signals
-from edgewatch_shared.config_lifecycle import initial_config
 from edgewatch_shared.config_values import ConfigValueError
 
 logger = logging.getLogger("alert_router")
 
 OUTBOX_FILE = "alert-router.sqlite"
 HEALTH_FILE = "alert-router-health.json"
+STATE_FILE = "alert-router-state.json"  # firing alerts and what was announced: RESOLVED survives kill -9
 
 
 def main() -> int:
@@ -31,33 +33,46 @@ def main() -> int:
     redactor = Redactor()
     ipc = RouterIpc()
     holder: dict[str, RouterService] = {}
+    last_good = LastGoodConfig(work_path / LAST_GOOD_FILE)
 
     def refresh_config() -> None:
         try:
             raw = ipc.get_configuration()
+        except Exception as err:
+            logger.warning("could not read the configuration: %s", type(err).__name__)
+            return
+        reason = validity_reason(raw)
+        if reason is not None:
+            logger.error("configuration not applied, the previous one stays in force: %s", reason)
+            return
+        try:
             config = parse_config(raw)
-        except ConfigValueError as err:
+        except ConfigValueError as err:  # validity_reason said yes; kept for safety
             logger.error("configuration not applied, the previous one stays in force: %s", err)
             return
-        except Exception as err:
-            logger.warning("could not read the configuration: %s", err)
-            return
+        last_good.save(raw)
         if "service" in holder:
             holder["service"].submit("config", config)
 
     ipc.watch_configuration(on_changed=refresh_config, validate=validity_reason)
-    config = initial_config(ipc.get_configuration, parse_config)
+    start = startup_config(ipc.get_configuration, last_good)
+    config = start.config
+    ipc.max_message_bytes = config.max_message_bytes
     now = time.time()
     outbox = Outbox(work_path / OUTBOX_FILE, config.outbox_max_notifications)
-    core = RouterCore(config, thing, now, silence_book(outbox, now))
+    stored_state = read_json(work_path / STATE_FILE, "alert state")
+    core = RouterCore(config, thing, now, silence_book(outbox, now),
+                      restored=stored_state if isinstance(stored_state, dict) else None)  # fmt: skip
     deliverer = Deliverer(outbox, RetryPolicy(config.retry_initial, config.retry_max), redactor.redact)
     factory = IntegrationFactory(thing, SecretSource(ipc.get_secret_value, redactor), ipc.publish_iot_core,
                                  ipc.publish_local)  # fmt: skip
     service = RouterService(core=core, outbox=outbox, deliverer=deliverer, integrations_for=factory,
-                            health_path=work_path / HEALTH_FILE)  # fmt: skip
+                            health_path=work_path / HEALTH_FILE, state_path=work_path / STATE_FILE,
+                            publish_health=ipc.publish_local, fallback_reason=start.fallback_reason)  # fmt: skip
     holder["service"] = service
 
     def subscribe(config: RouterConfig) -> None:
+        ipc.max_message_bytes = config.max_message_bytes
         ipc.set_subscriptions({
             config.metrics_topic: lambda doc: service.submit("metrics", doc),
             config.silences_topic: lambda doc: service.submit("silence", doc),
@@ -87,6 +102,7 @@ def _keep_connected(
     topics = (service.config.metrics_topic, service.config.silences_topic)
     while not stop.wait(1.0):
         ipc.connect()  # reconnects with backoff after a nucleus restart; streams re-open on connect
+        ipc.max_message_bytes = service.config.max_message_bytes
         current = (service.config.metrics_topic, service.config.silences_topic)
         if current != topics:
             subscribe(service.config)

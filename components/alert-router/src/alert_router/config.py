@@ -8,6 +8,7 @@ because a misspelt `treshold` would otherwise silently disable an alert.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +16,12 @@ from typing import Any
 from alert_router.inhibition import InhibitRule, parse_inhibit_rules
 from alert_router.routing import Route, parse_route
 from alert_router.rules import Rule, parse_rules
-from edgewatch_shared.config_values import ConfigValueError, as_int, as_str, validity_reason_for
+from alert_router.validation import check_shape, short_reason
+from edgewatch_shared.config_values import ConfigValueError, as_int, as_str
 from edgewatch_shared.durations import parse_duration
 from edgewatch_shared.topics import MAX_TOPIC_BYTES, MAX_TOPIC_SLASHES, as_topic
+
+logger = logging.getLogger(__name__)
 
 # The router has always named both size limits in one reason; kept so rejections read as before.
 TOPIC_LIMITS_REASON = f"must be at most {MAX_TOPIC_BYTES} bytes and {MAX_TOPIC_SLASHES} slashes"
@@ -56,9 +60,13 @@ DEFAULTS: dict[str, Any] = {
     "outboxMaxNotifications": 10000,
     "retryInitialSeconds": 1,
     "retryMaxSeconds": 300,
-    "healthIntervalSeconds": 60,
+    "healthIntervalSeconds": 30,
+    "healthTopic": "edgewatch/health",
+    "maxMessageBytes": 262144,
+    "inboxMaxBytes": 16777216,
 }  # fmt: skip
 IGNORED_KEYS = frozenset({"accessControl"})
+MAX_MESSAGE_BYTES = 24 << 20  # the IPC frame limit: no message can be larger anyway
 
 SLACK_FIELDS = (
     "webhookUrl", "webhookUrlSecretArn", "webhookUrlFile", "botTokenSecretArn", "botTokenFile", "channel", "apiUrl",
@@ -112,6 +120,9 @@ class RouterConfig:
     retry_initial: float
     retry_max: float
     health_interval: float
+    health_topic: str = "edgewatch/health"
+    max_message_bytes: int = 262144  # a metric or silence message larger than this is refused unparsed
+    inbox_max_bytes: int = 16 << 20  # messages waiting for the router loop, estimated size
 
     def integrations(self) -> list[IntegrationSpec]:
         return [i for specs in self.receivers.values() for i in specs]
@@ -121,7 +132,8 @@ class RouterConfig:
 
 
 def parse_config(raw: Mapping[str, Any] | None) -> RouterConfig:
-    """Defaults overlaid with `raw`; raises ConfigValueError naming the first bad path."""
+    """Defaults overlaid with `raw`; raises ConfigValueError (and only that) naming the first bad path."""
+    check_shape(raw)  # bounded depth, size and numbers before any field parser sees the document
     doc = {**DEFAULTS, **(raw or {})}
     receivers = _receivers("receivers", doc["receivers"])
     retry_initial = parse_duration("retryInitialSeconds", doc["retryInitialSeconds"], minimum=0.01, allow_zero=False)
@@ -142,12 +154,26 @@ def parse_config(raw: Mapping[str, Any] | None) -> RouterConfig:
         retry_initial=retry_initial,
         retry_max=retry_max,
         health_interval=parse_duration("healthIntervalSeconds", doc["healthIntervalSeconds"], minimum=1,
-                                       allow_zero=False),
+                                       maximum=86400, allow_zero=False),
+        health_topic=topic("healthTopic", doc["healthTopic"]),
+        max_message_bytes=as_int("maxMessageBytes", doc["maxMessageBytes"], minimum=1024, maximum=MAX_MESSAGE_BYTES),
+        inbox_max_bytes=as_int("inboxMaxBytes", doc["inboxMaxBytes"], minimum=65536, maximum=1 << 30),
     )  # fmt: skip
 
 
-# None when a proposed configuration is acceptable, else the reason (starting with the path) to report.
-validity_reason = validity_reason_for(parse_config)
+def validity_reason(raw: Any) -> str | None:
+    """None when a proposed configuration is acceptable, else the reason (starting with the path).
+
+    Total: answers for any JSON value. An unexpected error is a bug in a parser; it still rejects
+    (never "accepted by timeout") and is logged with its traceback."""
+    try:
+        parse_config(raw)
+    except ConfigValueError as err:
+        return short_reason(err)
+    except Exception as err:
+        logger.exception("configuration validation failed unexpectedly; rejecting the configuration")
+        return f"(configuration): could not be validated ({type(err).__name__}); rejected"
+    return None
 
 
 def topic(key: str, value: Any) -> str:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from edgewatch_shared.metrics_message import MessageError, MetricsMessage, from_
 
 logger = logging.getLogger(__name__)
 
+STATE_VERSION = 1
+
 
 @dataclass
 class CoreStats:
@@ -31,19 +34,57 @@ class CoreStats:
 
 
 class RouterCore:
-    def __init__(self, config: RouterConfig, thing: str, now: float, silences: SilenceBook | None = None) -> None:
+    def __init__(
+        self, config: RouterConfig, thing: str, now: float, silences: SilenceBook | None = None,
+        restored: Mapping[str, Any] | None = None,
+    ) -> None:  # fmt: skip
         self.config = config
         self.thing = thing
         self.silences = silences or SilenceBook()
         self.evaluator = Evaluator(config.rules, thing, started_at=now)
         self.dispatcher = Dispatcher(config.route, Inhibitor(config.inhibit_rules), self.silences.silenced_by, thing)
         self.stats = CoreStats()
+        if restored:
+            self._restore(restored, now)
 
-    def apply_config(self, config: RouterConfig, now: float) -> None:
+    # -- state that survives a restart
+    def state(self) -> dict[str, Any]:
+        """Firing alerts and what receivers were told about them: enough to send the RESOLVED after a
+        restart (kill -9 included) for an alert that was announced firing."""
+        return {"version": STATE_VERSION, "alerts": self.evaluator.export_firing(), "log": self.dispatcher.export_log()}
+
+    def _restore(self, state: Mapping[str, Any], now: float) -> None:
+        alerts, log = state.get("alerts"), state.get("log")
+        if state.get("version") != STATE_VERSION or not isinstance(alerts, list) or not isinstance(log, list):
+            logger.warning("stored alert state has an unknown format; starting without it")
+            return
+        restored = self.evaluator.restore_firing([a for a in alerts if isinstance(a, Mapping)], now)
+        for alert in restored:
+            self.dispatcher.add(alert, now)
+        self._dispatch_changes(now)  # the ones resolved at once (their rule changed while we were down)
+        entries = self.dispatcher.restore_log([e for e in log if isinstance(e, Mapping)])
+        if restored:
+            logger.info("restored %d firing alert(s) and %d notification log entr(ies) from before the restart",
+                        len(restored), entries)  # fmt: skip
+
+    def apply_config(self, config: RouterConfig, now: float) -> list[str]:
+        """Apply each part of a new configuration; a part that fails is logged and named in the result
+        (the others still apply, and the failed part keeps its previous state)."""
         self.config = config
-        self.evaluator.set_rules(config.rules, now)
-        self.dispatcher.set_route(config.route, Inhibitor(config.inhibit_rules), now)
-        self._dispatch_changes(now)
+        failed: list[str] = []
+        parts: tuple[tuple[str, Callable[[], None]], ...] = (
+            ("rules", lambda: self.evaluator.set_rules(config.rules, now)),
+            ("route and inhibitRules", lambda: self.dispatcher.set_route(config.route,
+                                                                         Inhibitor(config.inhibit_rules), now)),
+            ("alert changes", lambda: self._dispatch_changes(now)),
+        )  # fmt: skip
+        for name, apply in parts:
+            try:
+                apply()
+            except Exception:  # one broken part must not keep the others (e.g. a new webhook) from applying
+                logger.exception("configuration part %s could not be applied; it keeps its previous state", name)
+                failed.append(name)
+        return failed
 
     def on_metrics(self, doc: Any, now: float) -> list[Notification]:
         """A decoded `edgewatch.metrics/1` document (or message); malformed ones are counted and logged."""
@@ -53,11 +94,14 @@ class RouterCore:
         else:
             try:
                 message = from_dict(doc)
-            except MessageError as err:
+            except (MessageError, ValueError, TypeError, OverflowError, RecursionError) as err:
+                # MessageError is the parser's own; the others are parser gaps on hostile input (a
+                # 400-digit value), counted the same way rather than taking the loop down.
                 self.stats.malformed_messages += 1
                 # First one and then every 100th: a broken producer must not flood the log.
                 if self.stats.malformed_messages % 100 == 1:
-                    logger.warning("malformed metrics message #%d ignored: %s", self.stats.malformed_messages, err)
+                    logger.warning("malformed metrics message #%d ignored: %s", self.stats.malformed_messages,
+                                   str(err)[:300])  # fmt: skip
                 return []
         self.evaluator.ingest(message, now)
         if self._dispatch_changes(now):

@@ -125,21 +125,29 @@ class Dispatcher:
 
     def _flush_group(self, group: _Group, now: float, sources: list[Alert]) -> Notification | None:
         route = group.route
-        firing, resolved = [], []
+        firing, resolved, muted = [], [], set()
         for alert in group.alerts.values():
             if alert.state is AlertState.RESOLVED:
                 resolved.append(alert)
-            elif alert.state is AlertState.FIRING and not self._muted(alert, now, sources):
-                firing.append(alert)
+            elif alert.state is AlertState.FIRING:
+                if self._muted(alert, now, sources):
+                    muted.add(alert.fingerprint)
+                else:
+                    firing.append(alert)
         firing_ids = frozenset(a.fingerprint for a in firing)
         resolved_ids = frozenset(a.fingerprint for a in resolved)
         # Resolved alerts are reported (at most) once; then they leave the group.
         for alert in resolved:
             del group.alerts[alert.fingerprint]
+        if not firing_ids and not resolved_ids:
+            return None  # everything muted (Alertmanager's mute stage ends the flush): the log stays as it was
         if not needs_update(group.entry, firing_ids, resolved_ids, now, route.repeat_interval, route.send_resolved):
             return None
         repeat = group.entry is not None and firing_ids == group.entry.firing
-        group.entry = NotifyEntry(firing_ids, resolved_ids, now)
+        # An announced alert that is only muted now is still known to the receiver: when the mute lifts
+        # (an inhibition that toggles) it is not news again.
+        still_known = frozenset(muted & group.entry.firing) if group.entry is not None else frozenset()
+        group.entry = NotifyEntry(firing_ids | still_known, resolved_ids, now)
         alerts = firing + (resolved if route.send_resolved else [])
         if not alerts:
             return None  # all resolved but the route does not send resolved: the log is updated, no message
@@ -158,3 +166,23 @@ class Dispatcher:
 
     def groups(self) -> list[tuple[str, list[Alert]]]:
         return [(g.key, list(g.alerts.values())) for g in self._groups.values()]
+
+    # -- what survives a restart (the router persists it; see evaluator.export_firing)
+    def export_log(self) -> list[dict[str, object]]:
+        """What each group's receiver was last told about firing alerts (the nflog entries)."""
+        return [
+            {"key": g.key, "firing": sorted(g.entry.firing), "timestamp": g.entry.timestamp}
+            for g in sorted(self._groups.values(), key=lambda g: g.key) if g.entry is not None and g.entry.firing
+        ]  # fmt: skip
+
+    def restore_log(self, entries: Iterable[Mapping[str, object]]) -> int:
+        """Put back the entries of groups that exist again (same key); returns how many were restored."""
+        restored = 0
+        for entry in entries:
+            group = self._groups.get(str(entry.get("key")))
+            firing, timestamp = entry.get("firing"), entry.get("timestamp")
+            if group is None or not isinstance(firing, list) or not isinstance(timestamp, int | float):
+                continue
+            group.entry = NotifyEntry(frozenset(str(f) for f in firing), frozenset(), float(timestamp))
+            restored += 1
+        return restored

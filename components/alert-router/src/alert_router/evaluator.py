@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from alert_router.model import Alert, AlertState
 from alert_router.rules import Rule
-from alert_router.windows import SeriesWindow
+from alert_router.windows import STALE_AFTER_SECONDS, SeriesWindow
 from edgewatch_shared.metrics_message import MetricsMessage
 
 logger = logging.getLogger(__name__)
@@ -37,12 +38,15 @@ class _Instance:
     alert: Alert
     series: _Series | None = None
     false_since: float | None = None
+    # Restored after a restart: its window is empty, so "no value" must not resolve it until then.
+    restored_until: float | None = None
 
 
 @dataclass
 class EvaluatorStats:
     samples: int = 0
     series_refused: int = 0
+    restored_alerts: int = 0
 
 
 @dataclass
@@ -69,7 +73,7 @@ class Evaluator:
         """Apply a new rule set; unchanged rules keep their state, removed or changed ones resolve."""
         self.rules = tuple(rules)
         self._index()
-        kept = set(self.rules)
+        kept = set(self.rules)  # rules are hashable (frozen, labels a FrozenLabels): a changed rule is a new one
         for key, inst in list(self._instances.items()):
             if inst.rule not in kept:
                 del self._instances[key]
@@ -113,6 +117,69 @@ class Evaluator:
         changes, self._changes = self._changes, []
         return changes
 
+    def export_firing(self) -> list[dict[str, Any]]:
+        """What must survive a restart to resolve what was announced: every firing alert, without its
+        volatile value/annotations (recomputed), so the export only changes when an alert starts or ends."""
+        out = []
+        for (rule_name, series_key), inst in self._instances.items():
+            alert = inst.alert
+            if alert.state is not AlertState.FIRING:
+                continue
+            series = None if series_key is None else [series_key[0], series_key[1], [list(p) for p in series_key[2]]]
+            out.append({"rule": rule_name, "series": series, "labels": dict(alert.labels), "activeAt": alert.active_at,
+                        "startsAt": alert.starts_at, "fingerprint": alert.fingerprint})  # fmt: skip
+        return sorted(out, key=lambda r: r["fingerprint"])
+
+    def restore_firing(self, records: Iterable[Mapping[str, Any]], now: float) -> list[Alert]:
+        """Firing alerts from before a restart. One whose rule no longer exists or gives other labels is
+        resolved at once (it was announced; it must not stay firing forever on the receiver)."""
+        by_name = {r.name: r for r in self.rules}
+        restored = []
+        for record in records:
+            try:
+                alert, inst_key, inst = self._restored(record, by_name, now)
+            except (KeyError, TypeError, ValueError, IndexError) as err:
+                logger.warning("stored alert state entry ignored (%s)", err)
+                continue
+            if inst is None:
+                alert.state, alert.ends_at = AlertState.RESOLVED, now
+                self._changes.append(alert)
+                logger.info("alert %s (%s) restored and resolved: its rule changed while the router was down",
+                            alert.name, alert.fingerprint)  # fmt: skip
+            else:
+                self._instances[inst_key] = inst
+                self._annotate(inst)
+            restored.append(alert)
+            self.stats.restored_alerts += 1
+        return restored
+
+    def _restored(
+        self, record: Mapping[str, Any], by_name: Mapping[str, Rule], now: float
+    ) -> tuple[Alert, tuple[str, object], _Instance | None]:
+        labels = {str(k): str(v) for k, v in dict(record["labels"]).items()}
+        starts = float(record["startsAt"]) if record.get("startsAt") is not None else now
+        summary = {"summary": f"{labels.get('alertname', '')} on {labels.get('thing', '')}"}
+        active_at = float(record.get("activeAt") or starts)
+        alert = Alert(labels, summary, AlertState.FIRING, active_at=active_at, starts_at=starts)
+        rule = by_name.get(str(record["rule"]))
+        raw_series = record.get("series")
+        if raw_series is None:
+            if rule is None or not rule.is_absence:
+                return alert, (str(record["rule"]), None), None
+            expected = {**rule.labels, "alertname": rule.name, "severity": rule.severity, "thing": self.thing}
+            inst = _Instance(rule, alert, None, restored_until=now + (rule.absent_for or 0.0))
+            return alert, (rule.name, None), (inst if expected == labels else None)
+        thing, metric, pairs = raw_series
+        key: SeriesKey = (str(thing), str(metric), tuple((str(k), str(v)) for k, v in pairs))
+        if rule is None or rule.is_absence or not rule.selects(key[1], dict(key[2])):
+            return alert, (str(record["rule"]), key), None
+        expected = {**dict(key[2]), **rule.labels, "alertname": rule.name, "severity": rule.severity, "thing": key[0]}
+        series = self._series.get(key) or self._new_series(key, dict(key[2]))
+        if series is None or expected != labels:
+            return alert, (rule.name, key), None
+        grace = max(STALE_AFTER_SECONDS, rule.window)
+        return alert, (rule.name, key), _Instance(rule, alert, series, restored_until=now + grace)
+
     def alerts(self) -> list[Alert]:
         return [inst.alert for inst in self._instances.values()]
 
@@ -141,6 +208,10 @@ class Evaluator:
         key = (rule.name, series.key)
         inst = self._instances.get(key)
         value = series.window.aggregate(rule.value, rule.window, now)
+        if inst is not None and inst.restored_until is not None:
+            if value is None and now < inst.restored_until:
+                return  # restored firing alert, no sample yet since the restart: keep it as it was
+            inst.restored_until = None
         if value is None:
             holds = False
         elif inst is not None:
@@ -160,6 +231,10 @@ class Evaluator:
         assert rule.absent_for is not None
         key = (rule.name, None)
         inst = self._instances.get(key)
+        if inst is not None and inst.restored_until is not None:
+            if rule.name not in self._last_seen and now < inst.restored_until:
+                return  # restored: the silence before the restart counts, so do not resolve on no news
+            inst.restored_until = None
         silent_for = now - self._last_seen.get(rule.name, self.started_at)
         holds = silent_for >= rule.absent_for
         if inst is None:

@@ -23,12 +23,19 @@ logger = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_SECONDS = 10.0
 
 
-def decode_message(event: model.SubscriptionResponseMessage) -> Any:
-    """The JSON document of a pub/sub event (JSON or binary message); raises ValueError otherwise."""
+def decode_message(event: model.SubscriptionResponseMessage, max_bytes: int | None = None) -> Any:
+    """The JSON document of a pub/sub event (JSON or binary message); raises ValueError otherwise.
+    A binary message longer than `max_bytes` is refused before it is parsed."""
     if event.json_message is not None:
         return event.json_message.message
     if event.binary_message is not None:
-        return json.loads(event.binary_message.message or b"")
+        raw = event.binary_message.message or b""
+        if max_bytes is not None and len(raw) > max_bytes:
+            raise ValueError(f"message of {len(raw)} bytes is larger than maxMessageBytes ({max_bytes}); not parsed")
+        try:
+            return json.loads(raw)
+        except RecursionError:
+            raise ValueError("message nested too deeply to parse") from None
     raise ValueError("empty pub/sub message")
 
 
@@ -37,6 +44,7 @@ class RouterIpc(ComponentIpc):
     local_publish_timeout = PUBLISH_TIMEOUT_SECONDS
 
     def __init__(self, connection_factory: Callable[..., IpcConnection] = IpcConnection) -> None:
+        self.max_message_bytes: int | None = None  # binary messages beyond this are refused unparsed
         self._topics: dict[str, Callable[[Any], None]] = {}
         self._topic_streams: dict[str, Any] = {}
         super().__init__(connection_factory)
@@ -94,7 +102,7 @@ class RouterIpc(ComponentIpc):
 
             def on_event(event: model.SubscriptionResponseMessage, handler: Callable[[Any], None] = handler) -> None:
                 try:
-                    doc: Any = decode_message(event)
+                    doc: Any = decode_message(event, self.max_message_bytes)
                 except ValueError as err:
                     doc = err
                 handler(doc)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -15,6 +16,47 @@ class AlertState(StrEnum):
     PENDING = "pending"
     FIRING = "firing"
     RESOLVED = "resolved"
+
+
+class FrozenLabels(Mapping[str, str]):
+    """An immutable, hashable label map: configuration objects that hold labels can be compared and
+    put in sets (a rule set is diffed on every live configuration update)."""
+
+    __slots__ = ("_items", "_map")
+
+    def __init__(self, labels: Mapping[str, str] | None = None) -> None:
+        self._map = dict(labels or {})
+        self._items = tuple(sorted(self._map.items()))
+
+    def __getitem__(self, key: str) -> str:
+        return self._map[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map)
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenLabels):
+            return self._items == other._items
+        return isinstance(other, Mapping) and self._map == dict(other)
+
+    def __repr__(self) -> str:
+        return f"FrozenLabels({self._map!r})"
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """A value that can be JSON-encoded: non-finite (inf/nan) becomes None, so no encoder ever raises."""
+    if value is None:
+        return None
+    try:
+        return value if math.isfinite(value) else None
+    except (TypeError, OverflowError):
+        return None
 
 
 def fingerprint(labels: Mapping[str, str]) -> str:
@@ -51,7 +93,7 @@ class Alert:
             "status": "resolved" if self.state is AlertState.RESOLVED else "firing",
             "labels": dict(self.labels),
             "annotations": dict(self.annotations),
-            "value": self.value,
+            "value": finite_or_none(self.value),
             "startsAt": _ms(self.starts_at),
             "endsAt": _ms(self.ends_at),
         }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alert_router.matchers import Matcher, all_match, parse_matchers
+from alert_router.model import FrozenLabels
 from alert_router.templates import Template, parse_template
 from edgewatch_shared.config_values import ConfigValueError, as_number, as_str
 from edgewatch_shared.durations import parse_duration
@@ -43,7 +44,7 @@ class Rule:
     keep_firing_for: float = 0.0
     clear_threshold: float | None = None
     severity: str = "warning"
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: FrozenLabels = field(default_factory=FrozenLabels)  # hashable: rule sets are diffed as sets
     summary: Template = field(default_factory=lambda: Template("{rule} on {thing}"))
     description: Template = field(default_factory=lambda: Template(""))
     absent_for: float | None = None
@@ -80,7 +81,7 @@ def parse_rules(path: str, raw: Any) -> tuple[Rule, ...]:
 
 def parse_rule(path: str, raw: Any) -> Rule:
     if not isinstance(raw, Mapping):
-        raise ConfigValueError(path, f"must be an object, got {raw!r}")
+        raise ConfigValueError(path, f"must be an object, got {type(raw).__name__}")
     for key in raw:
         if key not in RULE_FIELDS:
             raise ConfigValueError(f"{path}.{key}", f"unknown field (known: {', '.join(RULE_FIELDS)})")
@@ -121,12 +122,12 @@ def _threshold_fields(path: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     if "threshold" not in raw:
         raise ConfigValueError(f"{path}.threshold", "is required (or use absentFor for an absence rule)")
     op = raw.get("op", ">")
-    if op not in OPS:
-        raise ConfigValueError(f"{path}.op", f"must be one of {', '.join(OPS)}, got {op!r}")
+    if not isinstance(op, str) or op not in OPS:
+        raise ConfigValueError(f"{path}.op", f"must be one of {', '.join(OPS)}, got {_brief(op)}")
     threshold = as_number(f"{path}.threshold", raw["threshold"])
     value = raw.get("value", "last")
-    if value not in AGGREGATIONS:
-        raise ConfigValueError(f"{path}.value", f"must be one of {', '.join(AGGREGATIONS)}, got {value!r}")
+    if not isinstance(value, str) or value not in AGGREGATIONS:
+        raise ConfigValueError(f"{path}.value", f"must be one of {', '.join(AGGREGATIONS)}, got {_brief(value)}")
     window = parse_duration(f"{path}.window", raw.get("window", 0), maximum=MAX_WINDOW_SECONDS)
     if value != "last" and window <= 0:
         raise ConfigValueError(f"{path}.window", f"is required for value {value!r} (e.g. \"5m\")")
@@ -142,12 +143,21 @@ def _threshold_fields(path: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     return {"op": op, "threshold": threshold, "value": value, "window": window, "clear_threshold": clear}
 
 
-def _labels(path: str, raw: Any) -> dict[str, str]:
+def _labels(path: str, raw: Any) -> FrozenLabels:
     if not isinstance(raw, Mapping):
-        raise ConfigValueError(path, f"must be an object of strings, got {raw!r}")
+        raise ConfigValueError(path, f"must be an object of strings, got {type(raw).__name__}")
     for key, value in raw.items():
         if not isinstance(value, str):
-            raise ConfigValueError(f"{path}.{key}", f"must be a string, got {value!r}")
+            raise ConfigValueError(f"{path}.{key}", f"must be a string, got {_brief(value)}")
         if key in RESERVED_LABELS:
             raise ConfigValueError(f"{path}.{key}", "is set by the router and cannot be overridden")
-    return dict(raw)
+    return FrozenLabels(raw)
+
+
+def _brief(value: Any) -> str:
+    """A bad value, described briefly (a full repr may be huge)."""
+    if isinstance(value, str):
+        return repr(value[:60])
+    if isinstance(value, bool | int | float) or value is None:
+        return repr(value)[:60]
+    return type(value).__name__

@@ -18,9 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from alert_router.matchers import Matcher, all_match, parse_matchers
+from edgewatch_shared.silence_message import FIELDS as SILENCE_FIELDS
+from edgewatch_shared.silence_message import SCHEMA_ID
 
-SCHEMA_ID = "edgewatch.silence/1"
-SILENCE_FIELDS = ("schema", "action", "id", "matchers", "startsAt", "endsAt", "author", "comment")
+__all__ = ["SCHEMA_ID", "SILENCE_FIELDS", "Expire", "Silence", "SilenceBook", "SilenceError", "parse_silence_message"]
 
 
 class SilenceError(ValueError):
@@ -55,59 +56,98 @@ class Expire:
     id: str
 
 
+MAX_ID_CHARS = 256
+MAX_AUTHOR_CHARS = 256
+MAX_COMMENT_CHARS = 4096
+MAX_MATCHERS = 64
+MAX_EPOCH_MS = 2**53  # beyond any real date; also keeps float conversion exact and finite
+
+
 def parse_silence_message(doc: Any, now: float) -> Silence | Expire:
-    """A create or expire command; raises SilenceError with every field problem named."""
+    """A create or expire command; raises SilenceError (and only that) naming the field and problem."""
     if not isinstance(doc, Mapping):
         raise SilenceError(f"silence message must be a JSON object, got {type(doc).__name__}")
     if doc.get("schema") != SCHEMA_ID:
-        raise SilenceError(f"'schema' must be {SCHEMA_ID!r}, got {doc.get('schema')!r}")
-    unknown = sorted(set(doc) - set(SILENCE_FIELDS))
+        raise SilenceError(f"'schema' must be {SCHEMA_ID!r}, got {_brief(doc.get('schema'))}")
+    unknown = sorted(str(k)[:40] for k in set(doc) - set(SILENCE_FIELDS))
     if unknown:
-        raise SilenceError(f"unknown field(s) {', '.join(unknown)} (known: {', '.join(SILENCE_FIELDS)})")
+        raise SilenceError(f"unknown field(s) {', '.join(unknown[:5])} (known: {', '.join(SILENCE_FIELDS)})")
     action = doc.get("action", "create")
     if action == "expire":
-        if not isinstance(doc.get("id"), str) or not doc["id"]:
-            raise SilenceError("'id' is required to expire a silence")
-        return Expire(doc["id"])
+        return Expire(_id(doc.get("id"), required=True) or "")
     if action != "create":
-        raise SilenceError(f"'action' must be create or expire, got {action!r}")
+        raise SilenceError(f"'action' must be create or expire, got {_brief(action)}")
+    raw_matchers = doc.get("matchers")
+    if isinstance(raw_matchers, list | Mapping) and len(raw_matchers) > MAX_MATCHERS:
+        raise SilenceError(f"'matchers' has {len(raw_matchers)} entries; at most {MAX_MATCHERS} are allowed")
     try:
-        matchers = parse_matchers("matchers", doc.get("matchers"))
+        matchers = parse_matchers("matchers", raw_matchers)
     except ValueError as err:
         raise SilenceError(str(err)) from None
     if not matchers:
         raise SilenceError("'matchers' must not be empty (a silence of everything is refused)")
-    for key in ("author", "comment"):
-        if not isinstance(doc.get(key), str) or not doc[key].strip():
-            raise SilenceError(f"'{key}' is required")
+    for key, limit in (("author", MAX_AUTHOR_CHARS), ("comment", MAX_COMMENT_CHARS)):
+        value = doc.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise SilenceError(f"'{key}' is required (a non-empty string)")
+        if len(value) > limit:
+            raise SilenceError(f"'{key}' is longer than {limit} characters")
     if "endsAt" not in doc:
         raise SilenceError("'endsAt' is required")
     starts = _time("startsAt", doc["startsAt"]) if doc.get("startsAt") is not None else now
     ends = _time("endsAt", doc["endsAt"])
     if ends <= starts:
         raise SilenceError("'endsAt' must be after 'startsAt'")
-    silence_id = doc.get("id")
+    silence_id = _id(doc.get("id"), required=False)
     if silence_id is None:
         # No id given: derive one from the content, so a re-published message is the same silence.
         content = json.dumps([sorted(str(m) for m in matchers), starts, ends, doc["author"]])
-        silence_id = hashlib.sha256(content.encode()).hexdigest()[:16]
-    elif not isinstance(silence_id, str) or not silence_id:
-        raise SilenceError("'id' must be a non-empty string")
+        silence_id = hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return Silence(silence_id, matchers, starts, ends, doc["author"], doc["comment"])
 
 
+def _id(value: Any, *, required: bool) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise SilenceError("'id' must be a non-empty string" + (" (required to expire a silence)" if required else ""))
+    if len(value) > MAX_ID_CHARS:
+        raise SilenceError(f"'id' is longer than {MAX_ID_CHARS} characters")
+    return value
+
+
 def _time(key: str, value: Any) -> float:
+    problem = f"'{key}' must be epoch milliseconds or ISO 8601 with a time zone, got {_brief(value)}"
     if isinstance(value, int | float) and not isinstance(value, bool):
+        # Compared before any float conversion: a 400-digit integer must not raise OverflowError.
+        if not (0 <= value <= MAX_EPOCH_MS):  # also false for NaN, which json.loads accepts
+            raise SilenceError(problem)
         return float(value) / 1000.0
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 64:
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise SilenceError(f"'{key}' must be epoch milliseconds or ISO 8601, got {value!r}") from None
+            raise SilenceError(problem) from None
         if parsed.tzinfo is None:
-            raise SilenceError(f"'{key}' needs a time zone (e.g. 'Z'), got {value!r}")
-        return parsed.timestamp()
-    raise SilenceError(f"'{key}' must be epoch milliseconds or ISO 8601, got {value!r}")
+            raise SilenceError(f"'{key}' needs a time zone (e.g. 'Z'), got {_brief(value)}")
+        try:
+            return parsed.timestamp()
+        except (OverflowError, OSError, ValueError):
+            raise SilenceError(problem) from None
+    raise SilenceError(problem)
+
+
+def _brief(value: Any) -> str:
+    """A short, safe description of a bad value (never a full repr: it may be huge or deeply nested)."""
+    if isinstance(value, str):
+        return repr(value[:60]) + ("..." if len(value) > 60 else "")
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int) and abs(value) > 10**18:
+        return "a very large integer"
+    if isinstance(value, int | float):
+        return repr(value)
+    return type(value).__name__
 
 
 class SilenceBook:

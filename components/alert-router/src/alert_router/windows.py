@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections import deque
 
 # A "last" value older than this is stale: a series that stopped reporting must not keep an alert
@@ -27,6 +28,11 @@ class SeriesWindow:
             points.popleft()
 
     def aggregate(self, how: str, window: float, now: float) -> float | None:
+        """The aggregated value, or None when there is none; never inf or NaN (so never an encoder error)."""
+        value = self._aggregate(how, window, now)
+        return value if value is None or math.isfinite(value) else None
+
+    def _aggregate(self, how: str, window: float, now: float) -> float | None:
         points = self.points
         if not points:
             return None
@@ -38,7 +44,8 @@ class SeriesWindow:
         if not values:
             return None
         if how == "avg":
-            return sum(values) / len(values)
+            count = len(values)
+            return sum(v / count for v in values)  # scaled first: the mean of 1e308s is 1e308, not inf
         if how == "min":
             return min(values)
         if how == "max":
