@@ -83,6 +83,7 @@ class OutboxItem:
 class OutboxStats:
     overflow_dropped: int = 0
     write_errors: int = 0
+    remove_errors: int = 0  # of which: finished rows whose DELETE failed (remembered in memory, never re-sent)
     superseded: int = 0  # not sent: a newer notification for the same group was queued
     expired: int = 0  # not sent: older than maxNotificationAgeSeconds
     corruption_recoveries: int = 0  # corrupt files moved aside (at open or later)
@@ -301,6 +302,7 @@ class Outbox:
             self._guarded(delete)
         except sqlite3.Error as err:
             self.stats.write_errors += 1
+            self.stats.remove_errors += 1
             self._done.add(item.seq)
             logger.error("outbox could not remove notification %s for %s (%s); remembered in memory so it is "
                          "not sent again", item.notification.id, item.integration, err)
