@@ -164,7 +164,9 @@ def start_dashboard(base: Path, *, with_router: bool = False, config: dict[str, 
     built = build_components(ROOT, names, out)
     (out / "recipes" / f"{PUBLISHER}-1.0.0.yaml").write_text(PUBLISHER_RECIPE)
     port = free_port()
-    extra_env = {"EDGEWATCH_PYTHON": sys.executable}
+    # The runtime restarts a component whose environment changed; pytest's PYTEST_CURRENT_TEST differs
+    # between set-up and test, so pin it for a configuration-only deployment to stay one.
+    extra_env = {"EDGEWATCH_PYTHON": sys.executable, "PYTEST_CURRENT_TEST": "dashboard"}
     if static_dir is not None:
         extra_env["EDGEWATCH_DASHBOARD_STATIC"] = str(static_dir)
     root = base / "root"
