@@ -186,3 +186,30 @@ def test_outage_is_buffered_survives_kill_9_and_is_replayed_in_order(
     assert starts == sorted(starts), "replayed out of order"
     assert len(set(starts)) == len(starts), "a batch was published twice"
     assert collector.returncode == 0
+
+
+def test_health_documents_arrive_on_the_health_topic(tmp_path: Path) -> None:
+    import itertools
+
+    from edgewatch_shared import health_message
+    from tests.metrics_collector.runtime_helpers import FAST as FAST_HEALTH
+    from tests.metrics_collector.runtime_helpers import TopicRecorder, stop_collector
+    from tests.metrics_collector.runtime_helpers import start_collector as start_real_collector
+    from tests.metrics_collector.runtime_helpers import start_runtime as start_collector_runtime
+
+    runtime = start_collector_runtime(tmp_path / "rt", FAST_HEALTH)
+    try:
+        health = TopicRecorder(runtime, "edgewatch/health")
+        collector = start_real_collector(runtime, tmp_path / "work")
+        try:
+            wait_until(lambda: len(health.messages()) >= 3, timeout=20, what="three health documents")
+            docs = [health_message.from_dict(m) for m in health.messages()]
+            assert {(d.component, d.thing, d.interval_seconds) for d in docs} == {(NAME, THING, 1.0)}
+            assert docs[-1].status == "healthy" and docs[-1].reasons == ()
+            assert docs[-1].counters["samples_taken_total"] >= docs[0].counters["samples_taken_total"] + 5
+            gaps = [b.ts - a.ts for a, b in itertools.pairwise(docs)]
+            assert all(500 <= gap <= 2500 for gap in gaps), gaps  # one per healthIntervalSeconds (a loaded CI)
+        finally:
+            assert stop_collector(collector) == 0
+    finally:
+        runtime.stop()
