@@ -17,7 +17,15 @@ import pytest
 
 from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, wait_until
 from tests.alert_router.fake_slack import FakeSlack
-from tests.alert_router.test_on_local_runtime import NAME, THING, cpu, iot_alerts, publish, recipe_defaults, start_router
+from tests.alert_router.test_on_local_runtime import (
+    NAME,
+    THING,
+    cpu,
+    iot_alerts,
+    publish,
+    recipe_defaults,
+    start_router,
+)
 
 RULE = {"name": "HighCpu", "metric": "cpu.percent", "op": ">", "threshold": 90, "summary": "CPU {value}% on {thing}"}
 ROUTE = {"receiver": "default", "groupWait": 0, "groupInterval": "1s", "repeatInterval": "1h"}

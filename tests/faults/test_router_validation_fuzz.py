@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "components" / "alert-router" / "src"))
 
-from alert_router.config import DEFAULTS, parse_config, validity_reason  # noqa: E402
-from alert_router.rules import RULE_FIELDS  # noqa: E402
-from alert_router.silences import SILENCE_FIELDS, Expire, Silence, SilenceError, parse_silence_message  # noqa: E402
+from alert_router.config import DEFAULTS, parse_config, validity_reason
+from alert_router.rules import RULE_FIELDS
+from alert_router.silences import SILENCE_FIELDS, Expire, Silence, SilenceError, parse_silence_message
 
 INTERNAL = "could not be validated"
 ROUTE_FIELDS = ("receiver", "matchers", "groupBy", "groupWait", "groupInterval", "repeatInterval", "sendResolved",
