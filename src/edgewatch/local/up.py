@@ -56,7 +56,12 @@ def run_up(args: argparse.Namespace) -> int:
         out(f"  runtime log      {layout.runtime_log()}")
         out(f"  IoT Core         {layout.iot_core_log()}  (what the cloud would receive)")
         out(f"  IPC socket       {layout.socket_path}")
-        out("  dashboard        not part of the suite yet")
+        if "com.edgewatch.LocalDashboard" in rt.deployed:
+            port = rt.services.configuration.get("com.edgewatch.LocalDashboard").get("port", 8600)
+            out(f"  dashboard        http://127.0.0.1:{port}/  (password: "
+                f"{layout.work('com.edgewatch.LocalDashboard')}/dashboard-password)")
+        else:
+            out("  dashboard        not deployed")
         out("Ctrl-C stops everything.")
         if args.exit_after_deploy:
             import os
