@@ -375,3 +375,12 @@ def test_the_webhook_url_never_appears_in_logs_or_files(fake: FakeSlack, tmp_pat
     for piece in (secret, "ZQ7SECRET", "TOKEN9", "SECRET TOKEN", "SECRET%20TOKEN"):
         assert piece not in caplog.text, piece  # ...but no piece of the secret, in logs
         assert piece.encode() not in files, piece  # ...or in the outbox
+
+
+def test_max_notification_age_is_configurable_with_a_sensible_default() -> None:
+    from alert_router.config import validity_reason
+
+    assert parse_config({}).max_notification_age == 86400
+    assert parse_config({"maxNotificationAgeSeconds": "2h"}).max_notification_age == 7200
+    reason = validity_reason({"maxNotificationAgeSeconds": 5})
+    assert reason is not None and reason.startswith("maxNotificationAgeSeconds")

@@ -63,7 +63,8 @@ def main() -> int:
     stored_state = read_json(work_path / STATE_FILE, "alert state")
     core = RouterCore(config, thing, now, silence_book(outbox, now),
                       restored=stored_state if isinstance(stored_state, dict) else None)  # fmt: skip
-    deliverer = Deliverer(outbox, RetryPolicy(config.retry_initial, config.retry_max), redactor.redact)
+    deliverer = Deliverer(outbox, RetryPolicy(config.retry_initial, config.retry_max), redactor.redact,
+                          max_age=config.max_notification_age)
     factory = IntegrationFactory(thing, SecretSource(ipc.get_secret_value, redactor), ipc.publish_iot_core,
                                  ipc.publish_local)  # fmt: skip
     service = RouterService(core=core, outbox=outbox, deliverer=deliverer, integrations_for=factory,

@@ -64,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "healthTopic": "edgewatch/health",
     "maxMessageBytes": 262144,
     "inboxMaxBytes": 16777216,
+    "maxNotificationAgeSeconds": 86400,
 }  # fmt: skip
 IGNORED_KEYS = frozenset({"accessControl"})
 MAX_MESSAGE_BYTES = 24 << 20  # the IPC frame limit: no message can be larger anyway
@@ -123,6 +124,7 @@ class RouterConfig:
     health_topic: str = "edgewatch/health"
     max_message_bytes: int = 262144  # a metric or silence message larger than this is refused unparsed
     inbox_max_bytes: int = 16 << 20  # messages waiting for the router loop, estimated size
+    max_notification_age: float = 86400.0  # a queued notification older than this is dropped unsent
 
     def integrations(self) -> list[IntegrationSpec]:
         return [i for specs in self.receivers.values() for i in specs]
@@ -158,6 +160,8 @@ def parse_config(raw: Mapping[str, Any] | None) -> RouterConfig:
         health_topic=topic("healthTopic", doc["healthTopic"]),
         max_message_bytes=as_int("maxMessageBytes", doc["maxMessageBytes"], minimum=1024, maximum=MAX_MESSAGE_BYTES),
         inbox_max_bytes=as_int("inboxMaxBytes", doc["inboxMaxBytes"], minimum=65536, maximum=1 << 30),
+        max_notification_age=parse_duration("maxNotificationAgeSeconds", doc["maxNotificationAgeSeconds"],
+                                            minimum=60, maximum=365 * 86400, allow_zero=False),
     )  # fmt: skip
 
 

@@ -167,6 +167,7 @@ class RouterService:
             logger.info("configuration update changes nothing the router uses")
             return
         failed = self.core.apply_config(config, now)
+        self.deliverer.max_age = config.max_notification_age
         try:
             self.deliverer.set_integrations(self._integrations_for(config))
         except Exception:  # logged loudly; the rules and route above still apply
