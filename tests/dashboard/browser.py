@@ -8,6 +8,7 @@ errors) so tests can assert on it.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,3 +96,70 @@ def log_in(page: Any, url: str, password: str) -> None:
     page.click("#login-submit")
     page.wait_for_url(url + "/")
     page.wait_for_selector('#conn[data-state="live"]')
+
+
+# ---------------------------------------------------------------- test feed (the documents the real components send)
+
+
+def metric(name: str, value: float, unit: str = "", **labels: str) -> dict[str, Any]:
+    return {"name": name, "value": value, "unit": unit, "labels": labels}
+
+
+def metrics_doc(thing: str, ts_ms: int, metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"schema": "edgewatch.metrics/1", "thing": thing, "ts": ts_ms, "metrics": metrics}
+
+
+def gateway_metrics(t: float, *, cpu: float | None = None, cores: int = 4) -> list[dict[str, Any]]:
+    """One sample of a plausible 4-core gateway at time t (seconds), with the collector's names and units."""
+    total = cpu if cpu is not None else 28 + 14 * math.sin(t / 45) + 4 * math.sin(t / 6)
+    out = [metric("cpu.percent", round(total, 1), "%", cpu="total")]
+    for core in range(cores):
+        out.append(metric("cpu.percent", round(max(0.0, min(100.0, total + 9 * math.sin(t / 8 + core * 1.7))), 1), "%",
+                          cpu=str(core)))  # fmt: skip
+    gib = 1024**3
+    used = (3.1 + 0.25 * math.sin(t / 120)) * gib
+    out += [
+        metric("memory.total", 7.6 * gib, "B"), metric("memory.used", used, "B"),
+        metric("memory.available", 7.6 * gib - used, "B"),
+        metric("memory.percent", round(100 * used / (7.6 * gib), 1), "%"),
+        metric("swap.percent", 2.0, "%"),
+        metric("load.1m", round(0.9 + 0.4 * math.sin(t / 50), 2)), metric("load.5m", 0.85), metric("load.15m", 0.8),
+        metric("system.uptime", 9 * 86400 + 5 * 3600 + t % 3600, "s"),
+        metric("temperature.current", round(54 + 3 * math.sin(t / 70), 1), "°C", sensor="coretemp",
+               label="Package id 0"),
+        metric("temperature.current", round(47 + 2 * math.sin(t / 90), 1), "°C", sensor="acpitz", label="acpitz0"),
+    ]  # fmt: skip
+    for mount, device, size, pct in (("/", "/dev/mmcblk0p2", 29.1, 46.3), ("/data", "/dev/sda1", 458.0, 87.4)):
+        labels = {"mount": mount, "device": device, "fstype": "ext4"}
+        out += [metric("disk.total", size * gib, "B", **labels),
+                metric("disk.used", size * gib * pct / 100, "B", **labels),
+                metric("disk.percent", pct, "%", **labels)]  # fmt: skip
+    for device, scale in (("mmcblk0", 0.3), ("sda", 1.0)):
+        out += [
+            metric("diskio.read_bytes", scale * abs(1.8e6 * math.sin(t / 23)), "B/s", device=device),
+            metric("diskio.write_bytes", scale * (4e5 + abs(2.6e6 * math.sin(t / 31 + 1))), "B/s", device=device),
+        ]
+    for nic, scale in (("eth0", 1.0), ("wlan0", 0.25), ("lo", 3.0)):
+        out += [
+            metric("net.bytes_recv", scale * (6e5 + 4.5e5 * math.sin(t / 17)), "B/s", interface=nic),
+            metric("net.bytes_sent", scale * (1.6e5 + 9e4 * math.sin(t / 13 + 2)), "B/s", interface=nic),
+            metric("net.errors_in", 0.0, "errors/s", interface=nic),
+        ]
+    return out
+
+
+def alerts_doc(*alerts: dict[str, Any]) -> dict[str, Any]:
+    """An `edgewatch.alerts/1` notification as the AlertRouter's local-topic receiver sends it."""
+    return {"schema": "edgewatch.alerts/1", "alerts": list(alerts)}
+
+
+def alert(fingerprint: str, status: str, labels: dict[str, str], *, value: float | None, summary: str,
+          starts_at: int, ends_at: int | None = None) -> dict[str, Any]:  # fmt: skip
+    return {"fingerprint": fingerprint, "status": status, "labels": labels, "annotations": {"summary": summary},
+            "value": value, "startsAt": starts_at, "endsAt": ends_at}  # fmt: skip
+
+
+def health_doc(component: str, thing: str, ts_ms: int, status: str = "healthy", reasons: tuple[str, ...] = (),
+               interval_s: float = 30) -> dict[str, Any]:  # fmt: skip
+    return {"schema": "edgewatch.health/1", "component": component, "thing": thing, "ts": ts_ms,
+            "intervalSeconds": interval_s, "status": status, "reasons": list(reasons), "counters": {}}  # fmt: skip
