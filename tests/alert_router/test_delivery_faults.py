@@ -275,6 +275,22 @@ def test_replacing_a_worker_never_blocks_and_one_queue_has_one_sender(box: Outbo
         hold.set()
         wait_until(lambda: new.sent == [second.id], what="the successor to send the next one")
         wait_until(lambda: deliverer.senders(KEY) == 1, what="the old worker to end")
+        # Removed, then added back while its old worker is still inside a send: the newcomer waits too.
+        hold.clear()
+        box.add([KEY], third := news("g3", alert("c")), time.time())
+        held = Recorder(hold=hold)
+        deliverer.set_integrations({KEY: held})
+        wait_until(lambda: held.in_send == 1, what="the third worker inside send")
+        deliverer.set_integrations({})
+        box.add([KEY], fourth := news("g4", alert("d")), time.time())
+        back = Recorder()
+        deliverer.set_integrations({KEY: back})
+        deliverer.wake()
+        with pytest.raises(TimeoutError):
+            wait_until(lambda: back.sent or back.in_send, timeout=0.5, what="a second sender")
+        hold.set()
+        wait_until(lambda: back.sent == [fourth.id], what="the re-added worker to send")
+        assert held.sent == [third.id]
     finally:
         hold.set()
         deliverer.stop()
@@ -372,6 +388,7 @@ def test_the_webhook_url_never_appears_in_logs_or_files(fake: FakeSlack, tmp_pat
     assert any("InvalidURL" in e for e in stored) and any("refused" in e for e in stored), stored  # stored...
     assert "HTTP 500" in caplog.text and "invalid_auth" in caplog.text  # ...and logged
     files = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.glob("o.sqlite*")}["o.sqlite"] == 0o600
     for piece in (secret, "ZQ7SECRET", "TOKEN9", "SECRET TOKEN", "SECRET%20TOKEN"):
         assert piece not in caplog.text, piece  # ...but no piece of the secret, in logs
         assert piece.encode() not in files, piece  # ...or in the outbox

@@ -220,19 +220,18 @@ class Deliverer:
         self._retired: list[DeliveryWorker] = []
 
     def set_integrations(self, integrations: Mapping[str, Integration]) -> None:
-        waiting: dict[str, list[threading.Thread]] = {}
         for key in list(self._workers):
             if key not in integrations or integrations[key] is not self._workers[key].integration:
                 old = self._workers.pop(key)
                 old.signal_stop()
                 self._retired.append(old)
-                waiting[key] = [*old.waits_for, old.thread]
         self._retired = [w for w in self._retired if w.thread.is_alive()]
         for key, integration in integrations.items():
             if key not in self._workers:
+                # Every retired worker of this queue still running, also one removed by an earlier change.
+                waits_for = [w.thread for w in self._retired if w.integration.key == key]
                 worker = DeliveryWorker(integration, self.outbox, self.policy, self.pacer, self.health,
-                                        self._redact, self._clock, lambda: self.max_age,
-                                        waiting.get(key, ()))  # fmt: skip
+                                        self._redact, self._clock, lambda: self.max_age, waits_for)  # fmt: skip
                 self._workers[key] = worker
                 worker.start()
 

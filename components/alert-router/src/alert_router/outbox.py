@@ -21,6 +21,7 @@ row older than that.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -104,6 +105,13 @@ def _is_corruption(err: sqlite3.DatabaseError) -> bool:
     return any(s in text for s in ("malformed", "not a database", "corrupt"))
 
 
+def _owner_only(path: Path) -> None:
+    """Notifications and error texts are nobody else's business: 0600 (SQLite gives -wal/-shm the same)."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):  # absent (-wal/-shm) or not ours: nothing to tighten
+            file.chmod(0o600)
+
+
 def _fingerprints(n: Notification) -> frozenset[str]:
     return frozenset(str(a.get("fingerprint")) for a in n.alerts)
 
@@ -139,6 +147,7 @@ class Outbox:
         if opening.quarantined_to is not None:
             self._note_quarantine(opening.quarantined_to, opening.reason)
         self._db = opening.db
+        _owner_only(self.path)
         try:
             self._migrate()
             with self._db:
