@@ -25,7 +25,7 @@ from edgewatch.local.deployment_plan import ConfigUpdate
 from edgewatch.local.layout import RuntimeLayout
 from edgewatch.local.runtime import DeploymentRequest, LocalRuntime
 from edgewatch.local.testing import RuntimeThread, wait_until
-from tests.alert_router.fake_slack import FakeSlack
+from tests.alert_router.fake_slack import WEBHOOK_PATH, FakeSlack
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "com.edgewatch.AlertRouter"
@@ -123,3 +123,9 @@ def test_corrupt_store_is_quarantined_and_the_component_keeps_working(
     assert len(kept) == 1, sorted(p.name for p in work.iterdir())
     assert "was corrupt" in text and "fresh outbox" in text and kept[0] in text
     assert "Traceback" not in text
+    # The inline webhook URL is a secret: in no file the router writes, nor in its log, except the copy
+    # of the configuration it keeps to start from (which must then be readable by its owner only).
+    for file in [log, *work.rglob("*")]:
+        if file.is_file() and WEBHOOK_PATH.rsplit("/", 1)[-1].encode() in file.read_bytes():
+            assert file.name == "alert-router-last-good-config.json", file
+            assert file.stat().st_mode & 0o077 == 0, f"{file} holds a secret and is readable by others"
