@@ -185,3 +185,33 @@ def test_changed_route_sends_the_next_notification_to_the_new_receiver(
     stored = json.loads((tmp_path / "work" / "alert-router-last-good-config.json").read_text())
     assert stored["configuration"]["route"] == route  # the last good configuration follows the update
     assert (tmp_path / "work" / "alert-router-last-good-config.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_part_that_fails_to_apply_does_not_keep_the_others_from_applying(tmp_path: Path) -> None:
+    from alert_router.config import parse_config
+    from alert_router.core import RouterCore
+    from alert_router.delivery import Deliverer, RetryPolicy
+    from alert_router.outbox import Outbox
+    from alert_router.service import RouterService
+
+    old = parse_config(base_config("https://hooks.example/old"))
+    new = parse_config({**base_config("https://hooks.example/new"), "rules": [{**RULE, "threshold": 96}]})
+    core = RouterCore(old, THING, 0.0)
+    made: list[Any] = []
+    outbox = Outbox(tmp_path / "o.sqlite", 100)
+    service = RouterService(core=core, outbox=outbox, deliverer=Deliverer(outbox, RetryPolicy(), lambda s: s),
+                            integrations_for=lambda c: made.append(c) or {}, clock=lambda: 0.0)  # fmt: skip
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("a bug in rule evaluation")
+
+    core.evaluator.set_rules = broken  # type: ignore[method-assign]
+    try:
+        service.apply_config(new, 1.0)
+        assert made[-1] is new  # the receivers (the new webhook) were applied all the same
+        assert core.dispatcher.route == new.route
+        assert service.config_failures == ["rules"]
+        doc = service.health_document(1.0)
+        assert doc["status"] == "degraded" and any("failed: rules" in r for r in doc["reasons"])
+    finally:
+        outbox.close()

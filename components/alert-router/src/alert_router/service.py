@@ -137,7 +137,7 @@ class RouterService:
         if now >= self._next_tick:
             self._emit(self.core.tick(now), now)
             self._next_tick = now + self.config.evaluation_interval
-        self.save_state()
+            self.save_state()  # once per tick (and after each emit): alerts change at most that often
         if now >= self._next_health:
             self.report_health(now)
             self._next_health = now + self.config.health_interval
@@ -193,6 +193,7 @@ class RouterService:
                         ", ".join(keys))  # fmt: skip
         if notifications:
             self.deliverer.wake()
+            self.save_state()  # what was just announced must be resolvable after a crash
 
     # -- alert state (what is needed to send RESOLVED after a restart)
     def save_state(self) -> None:

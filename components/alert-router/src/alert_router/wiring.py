@@ -51,10 +51,16 @@ def silence_book(outbox: Outbox, now: float) -> SilenceBook:
     """Silences persisted in the outbox file; unreadable or expired ones are dropped on load."""
     loaded: list[Silence] = []
     for doc in outbox.load_silences():
+        stored: object = None
         try:
-            command = parse_silence_message(json.loads(doc), now)
-        except ValueError as err:
-            logger.warning("dropping an unreadable stored silence: %s", err)
+            stored = json.loads(doc)
+            command = parse_silence_message(stored, now)
+        except (ValueError, RecursionError) as err:
+            # e.g. a regex RE2 refuses, saved by an older version: dropped from the store, not fatal
+            logger.warning("dropping an unreadable stored silence: %s", str(err)[:300])
+            silence_id = stored.get("id") if isinstance(stored, dict) else None
+            if isinstance(silence_id, str):
+                outbox.delete_silence(silence_id)
             continue
         if isinstance(command, Silence) and command.ends_at > now:
             loaded.append(command)
