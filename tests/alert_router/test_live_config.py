@@ -215,3 +215,51 @@ def test_a_part_that_fails_to_apply_does_not_keep_the_others_from_applying(tmp_p
         assert doc["status"] == "degraded" and any("failed: rules" in r for r in doc["reasons"])
     finally:
         outbox.close()
+
+
+def test_update_config_deployment_on_the_full_runtime_rotates_the_webhook(
+    tmp_path: Path, slack_a: FakeSlack, slack_b: FakeSlack
+) -> None:
+    """The same change through the local runtime's deployment path (`deployment create --update-config`),
+    with the built component run from its recipe."""
+    import sys
+
+    from edgewatch.build import build_components
+    from edgewatch.local.deployment_plan import ConfigUpdate
+    from edgewatch.local.runtime import DeploymentRequest, LocalRuntime
+    from edgewatch.local.testing import RuntimeThread, connect_client
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "build"
+    built = build_components(root, [NAME], out)
+    rt_root = tmp_path / "rt"
+    thread = RuntimeThread(lambda: LocalRuntime(rt_root, THING, extra_env={"EDGEWATCH_PYTHON": sys.executable},
+                                                validation_timeout_s=20)).start()  # fmt: skip
+    try:
+        first = thread.deploy(DeploymentRequest(out / "recipes", out / "artifacts", {c.name: c.version for c in built},
+                                                config_updates={NAME: ConfigUpdate(merge=base_config(
+                                                    slack_a.webhook_url))}))  # fmt: skip
+        assert first.status == "SUCCEEDED", first.reason
+        peer_token = thread.call(thread.runtime.services.add_component, "test.Peer",
+                                 {"aws.greengrass.ipc.pubsub": {"p": {"operations": ["*"], "resources": ["*"]}}})
+        peer = connect_client(thread.runtime.layout.socket_path, peer_token)
+        try:
+            fire(peer, slack_a, 95, "the firing on the old webhook")
+            old_posts = len(slack_a.received)
+            log = rt_root / "logs" / f"{NAME}.log"
+            update = DeploymentRequest(config_updates={NAME: ConfigUpdate(merge={"receivers": receivers(
+                slack_b.webhook_url)})})  # fmt: skip
+            second = thread.deploy(update)
+            assert second.status == "SUCCEEDED", second.reason
+            wait_until(lambda: "configuration applied:" in log.read_text(), timeout=10, what="the live update")
+            wait_until(lambda: (publish(peer, cpu(10)), any("resolved" in t.lower() for t in texts(slack_b)))[1],
+                       timeout=20, interval=0.2, what="the RESOLVED on the new webhook")  # fmt: skip
+            assert len(slack_a.received) == old_posts, "a post still went to the old webhook URL"
+            assert log.read_text().count("alert router for ") == 1  # reconfigured, not restarted
+            rejected = thread.deploy(DeploymentRequest(config_updates={NAME: ConfigUpdate(merge={
+                "rules": [{**RULE, "op": ["<"]}]})}))  # fmt: skip
+            assert rejected.status == "FAILED" and "rules[0].op" in rejected.reason  # answered, not timed out
+        finally:
+            peer.close()
+    finally:
+        thread.stop()
