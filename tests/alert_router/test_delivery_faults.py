@@ -401,3 +401,24 @@ def test_max_notification_age_is_configurable_with_a_sensible_default() -> None:
     assert parse_config({"maxNotificationAgeSeconds": "2h"}).max_notification_age == 7200
     reason = validity_reason({"maxNotificationAgeSeconds": 5})
     assert reason is not None and reason.startswith("maxNotificationAgeSeconds")
+
+
+def test_without_a_usable_file_the_outbox_runs_in_memory_then_stores_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "work"
+    blocker.write_text("a file where the work folder should be")  # the store cannot be created
+    clock = Clock(1000.0)
+    box = Outbox(blocker / "o.sqlite", max_rows=100, clock=clock)
+    assert box.stats.memory_only and "in memory only" in caplog.text
+    held = news("g1", alert("a"))
+    box.add([KEY], held, 1000.0)
+    assert box.held_in_memory() == 1
+    blocker.unlink()
+    blocker.mkdir()  # the operator makes room
+    clock.now = 1000.0 + 31
+    box.add([KEY], stored := news("g2", alert("b")), clock.now)
+    assert not box.stats.memory_only and (blocker / "o.sqlite").exists()
+    assert box.held_in_memory() == 1 and box.depth() == {KEY: 2}
+    assert drain(box, now=clock.now) == [held.id, stored.id]  # the held one first: it is older
+    box.close()

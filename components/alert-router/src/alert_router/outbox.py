@@ -68,6 +68,8 @@ GROUP_INDEX = "CREATE INDEX IF NOT EXISTS outbox_by_group ON outbox (integration
 MAX_DEAD_LETTERS = 100
 # After a restart the stored backoff is not honoured in full: the first attempt comes this soon.
 RESTART_RETRY_SECONDS = 1.0
+# Running in memory only (no usable file), the outbox tries to open a file again this often.
+REOPEN_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class Outbox:
         self._retry: dict[int, tuple[int, float]] = {}  # disk rows whose backoff UPDATE failed
         self._tried: set[int] = set()  # disk rows attempted by this process (the restart grace is over)
         self._opened_at = clock()
+        self._reopen_at = self._opened_at + REOPEN_SECONDS
         self._open()
 
     # -- opening and recovery
@@ -154,12 +157,26 @@ class Outbox:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", carry)
                 self._db.executemany("INSERT OR REPLACE INTO silences VALUES (?, ?, ?)", silences)
-            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
-            self._last_seq = row[0] if row else 0
+                self._continue_sequence(self._db)
         except sqlite3.Error as err:
             self._db.close()
             self._db = None
             self._memory_only(f"cannot prepare {self.path}: {err}", carry)
+
+    def _continue_sequence(self, db: sqlite3.Connection) -> None:
+        """New rows must come after every seq this process has seen (held items, remembered rows),
+        also in a file that replaced a corrupt one."""
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        stored = int(row[0]) if row else 0
+        if stored < self._last_seq:
+            if row:
+                db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox'", (self._last_seq,))
+            else:
+                db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (self._last_seq,))
+        self._last_seq = max(stored, self._last_seq)
+        if self.stats.memory_only:
+            self.stats.memory_only = False
+            logger.warning("outbox %s usable again; new notifications are stored", self.path)
 
     def _migrate(self) -> None:
         assert self._db is not None
@@ -177,8 +194,9 @@ class Outbox:
         logger.error("outbox %s was corrupt (%s); kept as %s, continuing with a fresh outbox", self.path, reason, moved)
 
     def _memory_only(self, why: str, carry: Iterable[Row]) -> None:
+        if not self.stats.memory_only:  # retried every REOPEN_SECONDS: said once
+            logger.error("%s; the outbox runs in memory only (notifications are not kept across a restart)", why)
         self.stats.memory_only = True
-        logger.error("%s; the outbox runs in memory only (notifications are not kept across a restart)", why)
         for seq, integration, _nid, payload, attempts, next_attempt, created, _err, _group in carry:
             n = Notification.from_dict(json.loads(payload))
             key = next(self._memory_seq)
@@ -219,6 +237,9 @@ class Outbox:
         Raises sqlite3.Error for a failure that is not corruption (full disk, lock), or when there is
         no database: the caller decides what to keep in memory.
         """
+        if self._db is None and self.stats.memory_only and self._clock() >= self._reopen_at:
+            self._reopen_at = self._clock() + REOPEN_SECONDS
+            self._open()  # the disk may have room again
         for attempt in (1, 2):
             if self._db is None:
                 raise sqlite3.OperationalError("the outbox runs in memory only")
