@@ -125,6 +125,7 @@ def gateway_metrics(t: float, *, cpu: float | None = None, cores: int = 4) -> li
         metric("swap.percent", 2.0, "%"),
         metric("load.1m", round(0.9 + 0.4 * math.sin(t / 50), 2)), metric("load.5m", 0.85), metric("load.15m", 0.8),
         metric("system.uptime", 9 * 86400 + 5 * 3600 + t % 3600, "s"),
+        metric("system.boot_time", t - (9 * 86400 + 5 * 3600 + t % 3600), "s"),
         metric("temperature.current", round(54 + 3 * math.sin(t / 70), 1), "°C", sensor="coretemp",
                label="Package id 0"),
         metric("temperature.current", round(47 + 2 * math.sin(t / 90), 1), "°C", sensor="acpitz", label="acpitz0"),

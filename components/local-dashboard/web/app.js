@@ -432,7 +432,7 @@
           stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 },
           values: (u, splits) => splits.map((v) => fmtAxis(v, unit)),
           // Room for the widest label, so "977 KiB" is never clipped.
-          size: (u, values) => 18 + 7 * Math.max(3, ...(values || []).map((t) => String(t).length)),
+          size: (u, values) => 22 + 8 * Math.max(3, ...(values || []).map((t) => String(t).length)),
         },
       ],
       series: [
