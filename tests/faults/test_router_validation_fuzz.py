@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "components" / "alert-router" / "src"))
 
 from alert_router.config import DEFAULTS, parse_config, validity_reason
+from alert_router.core import RouterCore
 from alert_router.rules import RULE_FIELDS
 from alert_router.silences import SILENCE_FIELDS, Expire, Silence, SilenceError, parse_silence_message
 
@@ -99,3 +100,37 @@ def test_silence_parser_returns_a_command_or_raises_silence_error(doc: Any) -> N
         assert str(err)
         return
     assert isinstance(command, Silence | Expire)
+
+
+metric_docs = st.one_of(
+    values,
+    st.builds(lambda m: {"schema": "edgewatch.metrics/1", "thing": "gw", "ts": 1, "metrics": m}, values),
+    st.builds(lambda v, labels: {"schema": "edgewatch.metrics/1", "thing": "gw", "ts": 1_700_000_000_000,
+                                 "metrics": [{"name": "cpu.percent", "value": v, "unit": "%", "labels": labels}]},
+              values, values),
+)  # fmt: skip
+state_docs = st.one_of(
+    values,
+    st.builds(lambda a, log: {"version": 1, "alerts": a, "log": log}, values, values),
+    st.builds(lambda a: {"version": 1, "log": [], "alerts": [a]},
+              st.fixed_dictionaries({"rule": values, "series": values, "labels": values, "startsAt": values})),
+    st.builds(lambda a: {"version": 1, "log": [{"key": a, "firing": [a], "timestamp": 1}], "alerts": []}, values),
+)  # fmt: skip
+CORE_CONFIG = parse_config({"rules": [{"name": "HighCpu", "metric": "cpu.percent", "threshold": 90}]})
+
+
+@FUZZ
+@given(metric_docs)
+def test_core_counts_any_metrics_document_and_never_raises(doc: Any) -> None:
+    core = RouterCore(CORE_CONFIG, "gw", 1_700_000_000.0)
+    core.on_metrics(doc, 1_700_000_000.0)
+    core.tick(1_700_000_001.0)
+    assert core.stats.messages == 1
+
+
+@FUZZ
+@given(state_docs)
+def test_core_starts_from_any_stored_alert_state(doc: Any) -> None:
+    core = RouterCore(CORE_CONFIG, "gw", 1_700_000_000.0, restored=doc if isinstance(doc, dict) else None)
+    for n in core.tick(1_700_000_400.0):
+        n.to_json()

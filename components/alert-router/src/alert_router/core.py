@@ -18,6 +18,8 @@ from alert_router.evaluator import Evaluator
 from alert_router.inhibition import Inhibitor
 from alert_router.notification import Notification
 from alert_router.silences import SilenceBook, parse_silence_message
+from alert_router.validation import check_shape, short_reason
+from edgewatch_shared.config_values import ConfigValueError
 from edgewatch_shared.metrics_message import MessageError, MetricsMessage, from_dict
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,11 @@ class RouterCore:
         return {"version": STATE_VERSION, "alerts": self.evaluator.export_firing(), "log": self.dispatcher.export_log()}
 
     def _restore(self, state: Mapping[str, Any], now: float) -> None:
+        try:
+            check_shape(state)  # our own file, but read defensively: bounded depth, size and numbers
+        except ConfigValueError as err:
+            logger.warning("stored alert state is unusable (%s); starting without it", short_reason(err))
+            return
         alerts, log = state.get("alerts"), state.get("log")
         if state.get("version") != STATE_VERSION or not isinstance(alerts, list) or not isinstance(log, list):
             logger.warning("stored alert state has an unknown format; starting without it")

@@ -138,7 +138,7 @@ class Evaluator:
         for record in records:
             try:
                 alert, inst_key, inst = self._restored(record, by_name, now)
-            except (KeyError, TypeError, ValueError, IndexError) as err:
+            except (KeyError, TypeError, ValueError, IndexError, OverflowError) as err:
                 logger.warning("stored alert state entry ignored (%s)", err)
                 continue
             if inst is None:
