@@ -25,7 +25,7 @@ from tests.dashboard.conftest import DashboardHandle, start_dashboard
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "components" / "local-dashboard" / "web"
 BUDGET_BYTES = 150 * 1024
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 PAGE = ["index.html", "app.js", "app.css", "uPlot.iife.min.js", "uPlot.min.css"]
 
 
@@ -166,7 +166,7 @@ def test_the_browser_gets_the_page_gzipped_within_budget_and_draws_a_chart_quick
                     assert response.headers.get("content-encoding") == "gzip", path
         assert len(sizes) == 5, sizes
         total = sum(sizes.values())
-        log.info("page weight %d bytes as received; first chart %.3f s after navigation", total, first_chart_s)
+        logger.info("page weight %d bytes as received; first chart %.3f s after navigation", total, first_chart_s)
         record_property("page_weight_bytes", total)
         record_property("first_chart_seconds", round(first_chart_s, 3))
         assert total <= BUDGET_BYTES, sizes
