@@ -90,6 +90,7 @@ class OutboxStats:
     superseded: int = 0  # not sent: a newer notification for the same group was queued
     expired: int = 0  # not sent: older than maxNotificationAgeSeconds
     corruption_recoveries: int = 0  # corrupt files moved aside (at open or later)
+    unreadable: int = 0  # rows whose content could not be read back (dropped, logged)
     memory_only: bool = False  # no usable database: everything is held in memory
 
 
@@ -112,6 +113,13 @@ def _owner_only(path: Path) -> None:
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         with contextlib.suppress(OSError):  # absent (-wal/-shm) or not ours: nothing to tighten
             file.chmod(0o600)
+
+
+def _parse(payload: object) -> Notification | None:
+    try:
+        return Notification.from_dict(json.loads(str(payload)))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _fingerprints(n: Notification) -> frozenset[str]:
@@ -184,7 +192,8 @@ class Outbox:
         if "group_key" not in columns:
             self._db.execute("ALTER TABLE outbox ADD COLUMN group_key TEXT")
         for seq, payload in self._db.execute("SELECT seq, payload FROM outbox WHERE group_key IS NULL").fetchall():
-            group = json.loads(payload).get("groupKey", "")
+            n = _parse(payload)
+            group = n.group_key if n is not None else ""
             self._db.execute("UPDATE outbox SET group_key = ? WHERE seq = ?", (group, seq))
         self._db.execute(GROUP_INDEX)
 
@@ -198,7 +207,9 @@ class Outbox:
             logger.error("%s; the outbox runs in memory only (notifications are not kept across a restart)", why)
         self.stats.memory_only = True
         for seq, integration, _nid, payload, attempts, next_attempt, created, _err, _group in carry:
-            n = Notification.from_dict(json.loads(payload))
+            n = _parse(payload)
+            if n is None:
+                continue
             key = next(self._memory_seq)
             self._memory[key] = _Held(OutboxItem(key, integration, n, attempts, next_attempt, created), seq - 1)
 
@@ -406,28 +417,33 @@ class Outbox:
         return disk
 
     def _oldest_on_disk(self, integration: str) -> OutboxItem | None:
-        skip = len(self._done) + 1
+        while True:
+            def read(db: sqlite3.Connection, skip: int = len(self._done) + 1) -> list[Row]:
+                return db.execute(
+                    "SELECT seq, payload, attempts, next_attempt, created FROM outbox WHERE integration = ? "
+                    "ORDER BY seq LIMIT ?", (integration, skip),
+                ).fetchall()  # fmt: skip
 
-        def read(db: sqlite3.Connection) -> list[Row]:
-            return db.execute(
-                "SELECT seq, payload, attempts, next_attempt, created FROM outbox WHERE integration = ? "
-                "ORDER BY seq LIMIT ?", (integration, skip),
-            ).fetchall()  # fmt: skip
-
-        try:
-            rows = self._guarded(read)
-        except sqlite3.Error as err:
-            logger.warning("outbox read failed (%s)", err)
-            return None
-        for seq, payload, attempts, next_attempt, created in rows:
-            if seq in self._done:
+            try:
+                rows = self._guarded(read)
+            except sqlite3.Error as err:
+                logger.warning("outbox read failed (%s)", err)
+                return None
+            row = next((r for r in rows if r[0] not in self._done), None)
+            if row is None:
+                return None
+            seq, payload, attempts, next_attempt, created = row
+            n = _parse(payload)
+            if n is None:  # sound SQLite, unusable content (a foreign or damaged row): never blocks the queue
+                self.stats.unreadable += 1
+                logger.error("outbox row %d for %s is unreadable; dropped", seq, integration)
+                self._done.add(seq)
+                self._purge_done()
                 continue
             attempts, next_attempt = self._retry.get(seq, (attempts, next_attempt))
             if seq not in self._tried:
                 next_attempt = min(next_attempt, self._opened_at + RESTART_RETRY_SECONDS)
-            n = Notification.from_dict(json.loads(payload))
             return OutboxItem(seq, integration, n, attempts, next_attempt, created)
-        return None
 
     def _order(self, item: OutboxItem) -> tuple[int, int, int]:
         """Queue position: a held item comes right after the disk row that was last when it was held."""
@@ -456,7 +472,8 @@ class Outbox:
         except sqlite3.Error:
             return False
         for seq, payload in rows:
-            if seq not in self._done and covered <= _fingerprints(Notification.from_dict(json.loads(payload))):
+            later = _parse(payload) if seq not in self._done else None
+            if later is not None and covered <= _fingerprints(later):
                 return True
         return False
 
