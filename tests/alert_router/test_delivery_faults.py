@@ -422,3 +422,19 @@ def test_without_a_usable_file_the_outbox_runs_in_memory_then_stores_again(
     assert box.held_in_memory() == 1 and box.depth() == {KEY: 2}
     assert drain(box, now=clock.now) == [held.id, stored.id]  # the held one first: it is older
     box.close()
+
+
+def test_an_unreadable_row_is_dropped_and_does_not_block_its_queue(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path, max_rows=100)
+    box.add([KEY], news("g1", alert("a")), 1000.0)
+    box.add([KEY], good := news("g2", alert("b")), 1000.0)
+    box.close()
+    db = sqlite3.connect(str(path))
+    db.execute("UPDATE outbox SET payload = '{\"not\": \"a notification\"}' WHERE seq = 1")
+    db.commit()
+    db.close()
+    box = Outbox(path, max_rows=100)
+    assert drain(box) == [good.id] and box.stats.unreadable == 1
+    assert box.depth() == {}
+    box.close()
