@@ -98,3 +98,16 @@ def test_malformed_header_block_is_rejected() -> None:
 def test_encoding_refuses_oversized_messages() -> None:
     with pytest.raises(ValueError, match="exceeds"):
         es.encode({}, b"\0" * es.MAX_FRAME_LEN)
+
+
+def test_header_cache_is_not_fooled_by_a_stream_id_mark_inside_a_value() -> None:
+    # Found by the fuzz suite: the bytes of a `:stream-id` int32 header inside another header's value.
+    lure = es.Header(bytes((10,)) + b":stream-id" + bytes((es.INT32,)) + b"\x00\x00\x00\x07", es.BYTES)
+    cache = es.HeaderCache()
+    for stream_id in (1, 2):
+        raw = es.encode_headers({"a": lure, ":stream-id": es.int32(stream_id)})
+        headers = cache.decode(raw)
+        assert headers == es.decode_headers(raw)
+        assert headers[":stream-id"].value == stream_id and headers["a"] == lure
+    only_lure = es.encode_headers({"a": lure})
+    assert ":stream-id" not in cache.decode(only_lure)

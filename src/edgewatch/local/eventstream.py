@@ -110,8 +110,17 @@ _U16 = struct.Struct(">H")
 
 
 def decode_headers(raw: bytes) -> dict[str, Header]:
-    """Decode a headers block. Written as one flat loop: it runs for every message received."""
+    """Decode a headers block."""
+    return _decode_headers(raw)[0]
+
+
+def _decode_headers(raw: bytes) -> tuple[dict[str, Header], int]:
+    """Decode a headers block; also return where the int32 `:stream-id` value starts (-1 if none).
+
+    Written as one flat loop: it runs for every message the header cache has not seen.
+    """
     headers: dict[str, Header] = {}
+    stream_id_at = -1
     pos, end = 0, len(raw)
     try:
         while pos < end:
@@ -128,6 +137,8 @@ def decode_headers(raw: bytes) -> dict[str, Header]:
                 pos = value_end
             elif kind in _FIXED:
                 fmt = _FIXED[kind]
+                if kind == INT32 and name == ":stream-id":
+                    stream_id_at = pos
                 headers[name] = Header(fmt.unpack_from(raw, pos)[0], kind)
                 pos += fmt.size
             elif kind in (TRUE, FALSE):
@@ -143,7 +154,7 @@ def decode_headers(raw: bytes) -> dict[str, Header]:
         raise FrameError(f"malformed headers: {exc}") from exc
     if pos != end:
         raise FrameError("headers block has trailing bytes")
-    return headers
+    return headers, stream_id_at
 
 
 _STREAM_ID_MARK = bytes((10,)) + b":stream-id" + bytes((INT32,))
@@ -168,7 +179,11 @@ class HeaderCache:
         key = raw[:value_at] + raw[value_at + 4 :]
         template = self._templates.get(key)
         if template is None:
-            template = decode_headers(raw)
+            template, real_at = _decode_headers(raw)
+            if real_at != value_at:
+                # The mark was found inside another header's value: this block's layout is not the
+                # template's, so it is decoded in full (and never cached).
+                return template
             if len(self._templates) >= _HEADER_CACHE_MAX:
                 self._templates.clear()
             self._templates[key] = template

@@ -26,6 +26,9 @@ SEMVER = re.compile(
 )
 
 RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
+# A recipe is under 16,000 bytes, so a real one is far inside both bounds.
+MAX_DOCUMENT_DEPTH = 64
+MAX_DOCUMENT_NODES = 20000
 
 
 def ci_get(mapping: Any, key: str, default: Any = None) -> Any:
@@ -44,6 +47,8 @@ def parse_recipe_text(text: str, source: str, fmt: str | None = None) -> dict[st
         fmt = "json" if source.lower().endswith(".json") else "yaml"
     try:
         doc = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    except RecursionError:
+        raise RecipeError(source, "", f"nested more than {MAX_DOCUMENT_DEPTH} levels deep") from None
     except json.JSONDecodeError as exc:
         raise RecipeError(
             source, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}"
@@ -53,9 +58,35 @@ def parse_recipe_text(text: str, source: str, fmt: str | None = None) -> dict[st
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise RecipeError(source, where, f"invalid YAML: {problem}") from exc
+    except (ValueError, TypeError, OverflowError) as exc:  # a scalar the constructor rejects, e.g. 2001-02-30
+        raise RecipeError(source, "", f"invalid {fmt.upper()} value: {exc}") from exc
     if not isinstance(doc, dict):
         raise RecipeError(source, "", f"a recipe must be an object, not {type(doc).__name__}")
+    problem = _shape_problem(doc)
+    if problem:
+        raise RecipeError(source, "", problem)
     return doc
+
+
+def _shape_problem(doc: Any) -> str | None:
+    """Why a parsed document cannot be walked safely, or None. Iterative, and bounded in work.
+
+    YAML aliases can make a document refer to itself (`a: &x [*x]`) or expand exponentially
+    ("billion laughs"); every later step walks the tree recursively, so both are refused here.
+    """
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    seen = 0
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        seen += 1
+        if depth >= MAX_DOCUMENT_DEPTH:
+            return f"nested more than {MAX_DOCUMENT_DEPTH} levels deep (or refers to itself through a YAML alias)"
+        if seen > MAX_DOCUMENT_NODES:
+            return f"more than {MAX_DOCUMENT_NODES} objects and lists (YAML aliases expanding?)"
+        stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return None
 
 
 def read_recipe_file(path: str | Path) -> tuple[dict[str, Any], bytes]:
