@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from edgewatch_shared.config_values import describe
+
 SCHEMA_ID = "edgewatch.health/1"
 DEFAULT_TOPIC = "edgewatch/health"
 STATUSES = ("healthy", "degraded")
@@ -84,7 +86,8 @@ def validation_errors(doc: Any) -> list[str]:
         if key not in doc:
             errors.append(f"missing required field '{key}'")
     if "schema" in doc and doc["schema"] != SCHEMA_ID:
-        errors.append(f"'schema' must be {SCHEMA_ID!r}, got {doc['schema']!r}"[:300])
+        # describe(): repr() of a huge int or of deep nesting raises instead of answering.
+        errors.append(f"'schema' must be {SCHEMA_ID!r}, got {describe(doc['schema'])}")
     for key in ("component", "thing"):
         if key in doc and (not isinstance(doc[key], str) or not doc[key] or len(doc[key]) > 256):
             errors.append(f"'{key}' must be a non-empty string of at most 256 characters")
@@ -134,4 +137,7 @@ def is_silent(last: HealthMessage | None, last_received_s: float | None, now_s: 
 
 
 def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    # math.isfinite() of an int beyond the float range raises OverflowError; such an int is no metric value.
+    return value.bit_length() <= 1023 if isinstance(value, int) else math.isfinite(value)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgewatch_shared.config_values import describe
+
 SCHEMA_ID = "edgewatch.metrics/1"
 
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
@@ -73,11 +75,11 @@ def validation_errors(doc: Any) -> list[str]:
         if key not in doc:
             errors.append(f"missing required field '{key}'")
     if "schema" in doc and doc["schema"] != SCHEMA_ID:
-        errors.append(f"'schema' must be {SCHEMA_ID!r}, got {doc['schema']!r}")
+        errors.append(f"'schema' must be {SCHEMA_ID!r}, got {describe(doc['schema'])}")
     if "thing" in doc and (not isinstance(doc["thing"], str) or not doc["thing"]):
         errors.append("'thing' must be a non-empty string")
     if "ts" in doc and (not _is_int(doc["ts"]) or doc["ts"] < 0):
-        errors.append(f"'ts' must be a non-negative integer (epoch milliseconds), got {doc['ts']!r}")
+        errors.append(f"'ts' must be a non-negative integer (epoch milliseconds), got {describe(doc['ts'])}")
     if "metrics" in doc:
         if not isinstance(doc["metrics"], list):
             errors.append("'metrics' must be an array")
@@ -94,10 +96,10 @@ def _metric_errors(item: Any, where: str) -> list[str]:
     errors = [f"{where}: missing required field '{k}'" for k in required if k not in item]
     name = item.get("name")
     if "name" in item and (not isinstance(name, str) or not is_valid_metric_name(name)):
-        errors.append(f"{where}.name must be dotted lower-case (e.g. 'cpu.percent'), got {name!r}")
+        errors.append(f"{where}.name must be dotted lower-case (e.g. 'cpu.percent'), got {describe(name)}")
     value = item.get("value")
     if "value" in item and not _is_finite_number(value):
-        errors.append(f"{where}.value must be a finite number, got {value!r}")
+        errors.append(f"{where}.value must be a finite number, got {describe(value)}")
     if "unit" in item and not isinstance(item["unit"], str):
         errors.append(f"{where}.unit must be a string")
     labels = item.get("labels")
@@ -106,11 +108,18 @@ def _metric_errors(item: Any, where: str) -> list[str]:
             errors.append(f"{where}.labels must be an object of strings")
         else:
             errors.extend(
-                f"{where}.labels.{k} must be a string, got {v!r}"
+                f"{where}.labels.{_key(k)} must be a string, got {describe(v)}"
                 for k, v in labels.items()
                 if not isinstance(v, str)
             )
     return errors
+
+
+def _key(key: Any) -> str:
+    # A plain key reads best as is; anything odd (long, non-ASCII, not a string) is quoted safely.
+    if isinstance(key, str) and key.isascii() and key.isprintable() and len(key) <= 80:
+        return key
+    return describe(key)
 
 
 def _is_int(value: Any) -> bool:
@@ -118,7 +127,10 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    # math.isfinite() of an int beyond the float range raises OverflowError; such an int is no metric value.
+    return value.bit_length() <= 1023 if isinstance(value, int) else math.isfinite(value)
 
 
 def from_dict(doc: Any) -> MetricsMessage:
@@ -139,8 +151,8 @@ def from_dict(doc: Any) -> MetricsMessage:
 def from_json(text: str | bytes) -> MetricsMessage:
     try:
         doc = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise MessageError([f"not JSON: {err}"]) from err
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:  # RecursionError: nested too deep
+        raise MessageError([f"not JSON: {str(err)[:200]}"]) from None
     return from_dict(doc)
 
 
