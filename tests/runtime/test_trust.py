@@ -204,3 +204,21 @@ def test_state_files_are_private_and_hold_no_configuration_values(workspace: Wor
     assert not list((runtime_root / "state").rglob("*.tmp"))
     config = runtime_root / "config" / f"{NAME}.json"
     assert stat.S_IMODE(os.stat(config).st_mode) == 0o600 and secret in config.read_text()
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"\xff\xfe"])
+def test_corrupt_stored_configuration_is_quarantined_and_defaults_are_used(
+        content: bytes, workspace: Workspace, start_runtime, runtime_root: Path, caplog) -> None:
+    rt = start_runtime()
+    _deploy_sleeper(workspace, rt)
+    rt.deploy(DeploymentRequest(config_updates={NAME: ConfigUpdate({"level": 5})}))
+    rt.stop()
+    stored = runtime_root / "config" / f"{NAME}.json"
+    stored.write_bytes(content)
+    with caplog.at_level(logging.ERROR):
+        rt = start_runtime()
+    wait_until(lambda: rt.state(NAME) == "RUNNING", what="restored on its defaults")
+    assert rt.call(rt.runtime.services.configuration.get, NAME)["level"] == 1  # the recipe's default
+    kept = list(stored.parent.glob(f"{stored.name}.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == content and "is corrupt" in caplog.text
+    assert json.loads(stored.read_text())["level"] == 1  # a sound file again
