@@ -168,6 +168,9 @@ class RouterService:
             return
         failed = self.core.apply_config(config, now)
         self.deliverer.max_age = config.max_notification_age
+        # Plain values the workers and the outbox read at each use: a live update changes them too.
+        self.deliverer.policy.initial, self.deliverer.policy.maximum = config.retry_initial, config.retry_max
+        self.outbox.max_rows = config.outbox_max_notifications
         try:
             self.deliverer.set_integrations(self._integrations_for(config))
         except Exception:  # logged loudly; the rules and route above still apply
