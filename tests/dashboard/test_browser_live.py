@@ -233,3 +233,46 @@ def test_a_dashboard_restart_drops_the_session_and_the_page_asks_for_login_again
         log_in(page, dash.url, dash.password)
         expect(page.locator("#conn")).to_have_text("live")
         assert log.page_errors == []
+
+
+def test_the_silence_form_says_what_is_wrong_and_shows_the_servers_refusal(dash: DashboardHandle) -> None:
+    with chromium() as context:
+        page, log = open_page(context)
+        posts: list[str] = []
+        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        log_in(page, dash.url, dash.password)
+        page.click("#new-silence")
+        expect(page.locator("#silence-form")).to_be_visible()
+        page.click("#silence-submit")
+        error = page.locator("#silence-error")
+        expect(error).to_contain_text("add at least one matcher")
+        expect(error).to_contain_text("author")
+        expect(error).to_contain_text("comment")
+        assert posts == [dash.url + "/login"], posts  # the login only: nothing was sent
+        page.fill(".matcher .m-name", "mount")
+        page.select_option(".matcher .m-op", "=~")
+        page.fill(".matcher .m-value", "/data(?=x)")  # JavaScript accepts lookahead; the server's RE2 does not
+        page.fill("#silence-author", "ana")
+        page.fill("#silence-comment", "testing")
+        page.click("#silence-submit")
+        expect(error).to_have_text(re.compile(r"^Not created: .*matchers\[0\]\.value"))
+        expect(page.locator("#silence-form")).to_be_visible()
+        expect(page.locator("#silences .silence")).to_have_count(0)
+        assert log.page_errors == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_page_follows_prefers_color_scheme(dash: DashboardHandle, scheme: str) -> None:
+    with chromium(color_scheme=scheme) as context:
+        page, log = open_page(context)
+        log_in(page, dash.url, dash.password)
+        publish_gateway(dash)
+        expect(page.locator('.chart[data-chart="cpu"] canvas').first).to_be_attached(timeout=2000)
+        rgb = page.evaluate("""() => [document.body, document.querySelector('.tile')].map(
+            (e) => getComputedStyle(e).backgroundColor.match(/\\d+/g).slice(0, 3).map(Number))""")
+        for r, g, b in rgb:
+            luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+            assert (luminance > 200) if scheme == "light" else (luminance < 60), (scheme, rgb)
+        axis = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--muted').trim()")
+        assert axis == ("#667085" if scheme == "light" else "#98a2b3")
+        assert log.page_errors == []

@@ -672,7 +672,7 @@
       const op = $('.m-op', row).value;
       const value = $('.m-value', row).value;
       if (!name && !value) return;
-      if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name)) errors.push(`matcher ${i + 1}: label name "${name}" is not valid`);
+      if (!name) errors.push(`matcher ${i + 1}: give the label name`);
       if ((op === '=~' || op === '!~')) {
         try { new RegExp(value); } catch (_) { errors.push(`matcher ${i + 1}: "${value}" is not a valid regular expression`); }
       }
@@ -680,7 +680,8 @@
     });
     if (matchers.length === 0) errors.push('add at least one matcher');
     const minutes = Number($('#silence-duration').value);
-    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 525600) errors.push('duration: whole minutes from 1 to 525600');
+    // The server's bounds: 1 minute to 30 days.
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 43200) errors.push('duration: whole minutes from 1 to 43200 (30 days)');
     const author = $('#silence-author').value.trim();
     const comment = $('#silence-comment').value.trim();
     if (!author) errors.push('author: who is silencing?');
