@@ -102,6 +102,48 @@ def test_inbox_is_bounded_in_bytes_and_oversize_messages_are_refused(tmp_path: P
         outbox.close()
 
 
+def test_health_is_degraded_for_slack_permanent_failures_outbox_depth_and_a_quarantined_store(tmp_path: Path) -> None:
+    from edgewatch_shared import health_message
+
+    raw = {**config([AVG]), "outboxMaxNotifications": 10}
+    core = RouterCore(parse_config(raw), "gw-01", 0.0)
+    outbox = Outbox(tmp_path / "o.sqlite", 10)
+    service = RouterService(core=core, outbox=outbox, deliverer=Deliverer(outbox, RetryPolicy(), lambda s: s),
+                            integrations_for=lambda c: {}, clock=lambda: 0.0)  # fmt: skip
+    try:
+        healthy = health_message.from_dict(service.health_document(0.0))
+        assert healthy.status == "healthy" and healthy.reasons == ()
+        slack = service.deliverer.health.of("r/slack")
+        slack.permanent_failures, slack.last_error = 2, "invalid_auth"
+        for _ in range(8):
+            outbox.add(["r/log"], _one_notification(), 0.0)
+        outbox.quarantined_to = tmp_path / "o.sqlite.corrupt-x"  # as the outbox sets it after moving a file
+        reasons = " | ".join(health_message.from_dict(service.health_document(1.0)).reasons)
+        assert "Slack receiver r/slack: 2 permanent failure(s), last: invalid_auth" in reasons
+        assert "outbox depth 8 >= 80% of 10" in reasons and "o.sqlite.corrupt-x" in reasons
+        later = health_message.from_dict(service.health_document(1.0 + 3600))
+        assert not any("Slack" in r for r in later.reasons)  # an old permanent failure stops counting
+    finally:
+        outbox.close()
+
+
+def _one_notification() -> Any:
+    tl = Timeline(config([AVG]))
+    tl.push(0, "cpu.percent", 1e308)
+    return tl.sent[0][1]
+
+
+def test_a_corrupt_alert_state_file_is_moved_aside(tmp_path: Path) -> None:
+    from alert_router.state_file import read_json, write_json_atomic
+
+    path = tmp_path / "alert-router-state.json"
+    write_json_atomic(path, {"version": 1})
+    assert read_json(path, "alert state") == {"version": 1} and path.stat().st_mode & 0o777 == 0o600
+    path.write_bytes(b"\x00garbage{")
+    assert read_json(path, "alert state") is None
+    assert not path.exists() and len(list(tmp_path.glob("alert-router-state.json.corrupt-*"))) == 1
+
+
 # -- the real component on the local runtime
 
 
