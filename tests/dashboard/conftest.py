@@ -10,7 +10,7 @@ dashboard listens on a free port of 127.0.0.1.
 no group wait, 0.2 s evaluation), so a silence created in the page reaches the router.
 
 Both yield a `DashboardHandle`:
-    .url          "http://127.0.0.1:<port>"
+    .url          "http://127.0.0.1:<port>" ("https://..." when the config sets tlsCertFile)
     .password     the generated password (read from <work>/dashboard-password)
     .publish(topic, doc)   PublishToTopic as the test publisher component (real IPC client), allowed
                   on edgewatch/metrics, edgewatch/alerts, edgewatch/health, edgewatch/silences
@@ -149,8 +149,11 @@ class DashboardHandle:
 
 
 def _healthy(url: str) -> bool:
+    import ssl
+
+    context = ssl._create_unverified_context()  # a test's self-signed certificate
     try:
-        with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
+        with urllib.request.urlopen(url + "/healthz", timeout=1, context=context) as response:
             return bool(response.status == 200)
     except OSError:
         return False
@@ -179,7 +182,7 @@ def start_dashboard(base: Path, *, with_router: bool = False, config: dict[str, 
         merge = {b.name: b.version for b in built} | {PUBLISHER: "1.0.0"}
         record = runtime.deploy(DeploymentRequest(out / "recipes", out / "artifacts", merge, config_updates=updates))
         assert record.status == "SUCCEEDED", record.reason
-        url = f"http://127.0.0.1:{port}"
+        url = f"{'https' if (config or {}).get('tlsCertFile') else 'http'}://127.0.0.1:{port}"
         layout = runtime.runtime.layout
         wait_until(lambda: _healthy(url), timeout=30, interval=0.1, what=f"the dashboard at {url}")
         password_file = layout.work(DASHBOARD) / "dashboard-password"
