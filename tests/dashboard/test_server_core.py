@@ -7,6 +7,8 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from local_dashboard.auth import LoginLimiter, Sessions, load_password_file
 from local_dashboard.books import InputError, silence_request
 from local_dashboard.config import DEFAULTS, parse_checked, validity_reason
@@ -200,3 +202,32 @@ def test_prometheus_names_and_labels_are_valid() -> None:
     store.ingest(sample(T0, 12.5, "disk.percent", {"mount": '/a"b'}), T0)
     text = render(store.latest(), "gw-1")
     assert '# TYPE edgewatch_disk_percent gauge\nedgewatch_disk_percent{mount="/a\\"b",thing="gw-1"} 12.5' in text
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+KEYS = st.sampled_from([*sorted(DEFAULTS), "accessControl", "unknown"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(JSON, st.dictionaries(KEYS, JSON, max_size=6)))
+def test_validation_answers_for_any_json_value(raw: Any) -> None:
+    reason = validity_reason(raw)
+    assert reason is None or (isinstance(reason, str) and ":" in reason)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["metrics", "alerts", "health", "silences"]), st.one_of(
+    JSON, st.fixed_dictionaries({"schema": st.sampled_from(["edgewatch.metrics/1", "edgewatch.alerts/1",
+                                                             "edgewatch.health/1", "edgewatch.silence/1"])},
+                                optional={"alerts": JSON, "metrics": JSON, "matchers": JSON, "ts": JSON,
+                                          "action": st.sampled_from(["create", "expire", "x"]), "id": JSON,
+                                          "endsAt": JSON, "startsAt": JSON, "thing": JSON})))  # fmt: skip
+def test_any_message_is_applied_or_counted_never_raises(kind: str, doc: Any) -> None:
+    st_ = state()
+    ok = st_.receive(kind, doc, T0)
+    assert ok or st_.malformed[kind] == 1
+    json.loads(ClientFeed(1 << 20).plan(st_, T0) or "")  # whatever was accepted still encodes

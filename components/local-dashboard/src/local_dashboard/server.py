@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import re
@@ -346,8 +347,6 @@ class DashboardServer:
         return ws
 
     def _on_client_message(self, client: _Client, data: str) -> None:
-        import json
-
         try:
             doc = json.loads(data)
         except ValueError:
@@ -392,8 +391,14 @@ class DashboardServer:
                 await asyncio.wait_for(self._poke.wait(), self.config.push_interval)
             self._poke.clear()
             now = self._monotonic()
-            self.state.tick(self.now_ms())
-            waiting = [c for c in list(self.clients) if not self._offer(c, now)]
+            try:
+                self.state.tick(self.now_ms())
+                waiting = [c for c in list(self.clients) if not self._offer(c, now)]
+            except Exception:  # a bug must not end every client's pushes for the life of the process
+                logger.exception("push cycle failed; clients will be resynchronised")
+                for client in self.clients:
+                    client.feed.need_snapshot = True
+                continue
             if waiting:
                 # Some clients got a frame less than an interval ago: come back when the first may have another.
                 delay = min(c.next_allowed for c in waiting) - now

@@ -90,6 +90,10 @@ class DashboardState:
             self.malformed[kind] += 1
             logger.warning("malformed %s message #%d ignored: %s", kind, self.malformed[kind], str(err)[:300])
             return False
+        except Exception as err:  # a document no check foresaw: still counted and never fatal
+            self.malformed[kind] += 1
+            logger.warning("malformed %s message #%d ignored (%s)", kind, self.malformed[kind], type(err).__name__)
+            return False
         return True
 
     def _apply(self, kind: str, doc: Any, now_ms: int) -> None:
