@@ -94,3 +94,14 @@ def test_stored_silence_with_a_now_invalid_regex_is_dropped_at_start(
     assert sum("dropping an unreadable stored silence" in r.getMessage() for r in caplog.records) == 2
     assert len(box.load_silences()) == 1  # dropped from the store too: not re-read at every start
     box.close()
+
+
+def test_without_re2_regex_matchers_are_refused_not_run_on_backtracking_re(monkeypatch: pytest.MonkeyPatch) -> None:
+    import alert_router.matchers as matchers
+
+    monkeypatch.setattr(matchers, "re2", None)  # as on 32-bit ARM, where google-re2 has no wheel
+    reason = validity_reason({"rules": [{**RULE, "matchers": ['cpu=~"a.*"']}]})
+    assert reason is not None and reason.startswith("rules[0].matchers[0]: regex matchers (=~, !~) need the google-re2")
+    assert validity_reason({"rules": [{**RULE, "matchers": ['cpu="total"']}]}) is None  # equality still works
+    with pytest.raises(SilenceError, match="need the google-re2 package"):
+        parse_silence_message(silence([f'thing=~"{PATHOLOGICAL}"']), 0.0)

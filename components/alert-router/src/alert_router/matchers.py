@@ -15,9 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import re2
-
 from edgewatch_shared.config_values import ConfigValueError
+
+try:
+    import re2
+except ImportError:  # no wheel for this platform (32-bit ARM): regexes are refused, never run on backtracking `re`
+    re2 = None
 
 OPS = ("=", "!=", "=~", "!~")
 MAX_REGEX_CHARS = 1024  # a matcher value (regex or literal) longer than this is refused
@@ -29,6 +32,8 @@ RE2_MAX_MEM = 8 << 20  # per compiled program; a pattern needing more is "patter
 
 
 def _re2_options() -> Any:
+    if re2 is None:
+        return None
     options = re2.Options()
     options.log_errors = False  # errors become ConfigValueErrors; RE2 must not write to stderr
     options.max_mem = RE2_MAX_MEM
@@ -46,6 +51,9 @@ def compile_regex(path: str, value: str) -> Any:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ConfigValueError(path, "regex is not valid UTF-8 text") from None
+    if re2 is None:
+        raise ConfigValueError(path, "regex matchers (=~, !~) need the google-re2 package, which is not installed on "
+                               "this platform; use = or != matchers")  # fmt: skip
     try:
         return re2.compile(value, options=_OPTIONS)
     except re2.error as err:
