@@ -145,3 +145,20 @@ def test_corruption_found_while_in_use_quarantines_and_carries_on(tmp_path: Path
     assert buffer.depth().payloads == 0
     buffer.append(b"after", 1)
     assert [p.payload for p in buffer.oldest(10)] == [b"after"]
+
+
+def test_a_buffer_that_cannot_be_opened_at_start_is_unavailable_not_fatal(tmp_path: Path) -> None:
+    blocker = tmp_path / "work"
+    blocker.write_text("a file where the work folder should be")  # creating the database fails
+    buffer = OfflineBuffer(blocker / "b.sqlite", 1_000_000)
+    assert buffer.oldest(10) == [] and buffer.depth().payloads == 0 and buffer.dropped_total() == 0
+    with pytest.raises(BufferWriteError, match="unavailable"):
+        buffer.append(b"x", 1)
+    with pytest.raises(sqlite3.OperationalError):
+        buffer.remove(1)
+    blocker.unlink()
+    blocker.mkdir()
+    buffer._reopen_at = 0.0  # the next retry is due (it waits REOPEN_SECONDS between attempts)
+    buffer.append(b"stored", 2)
+    assert [p.payload for p in buffer.oldest(10)] == [b"stored"]
+    buffer.close()

@@ -13,6 +13,9 @@ damaged pages, zero bytes) is moved aside as `metrics-buffer.sqlite.corrupt-<ts>
 starts empty. Corruption found later, by a read or write, is handled the same way at that moment.
 Either way `quarantines` records it and `on_quarantine` is told, so it shows in the log and health.
 A full disk is not corruption: `append` raises `BufferWriteError` and the caller keeps the payload.
+A file that cannot be opened or created at all (a full disk at start) leaves the buffer unavailable
+rather than the component down: appends fail as above, reads find nothing, and opening is retried
+at most once every REOPEN_SECONDS.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from pathlib import Path
 from edgewatch_shared.sqlite_store import open_checked_database, quarantine
 
 logger = logging.getLogger(__name__)
+
+REOPEN_SECONDS = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -92,13 +97,43 @@ class OfflineBuffer:
         # Bumped whenever the file is replaced: payload ids of an older generation mean nothing now.
         self.generation = 0
         self._depth = BufferDepth(0, 0)
-        # Explicit BEGIN/COMMIT below, so each append is one transaction; FULL: see the module docstring.
-        opening = open_checked_database(path, _SCHEMA, synchronous="FULL", now=now)
+        self._db: sqlite3.Connection | None = None
+        self._unavailable = ""
+        self._reopen_at = 0.0
+        self._opened_once = False
+        with self._lock:
+            self._available()
+
+    def _available(self) -> bool:
+        """Under the lock: True when the file is open; else tries to open it (at most once per REOPEN_SECONDS)."""
+        if self._db is not None:
+            return True
+        now = time.monotonic()
+        if now < self._reopen_at:
+            return False
+        self._reopen_at = now + REOPEN_SECONDS
+        try:
+            # Explicit BEGIN/COMMIT below, so each append is one transaction; FULL: see the module docstring.
+            opening = open_checked_database(self._path, _SCHEMA, synchronous="FULL", now=self._now)
+        except (OSError, sqlite3.Error) as err:
+            if not self._unavailable:
+                logger.error("offline buffer %s cannot be opened (%s); retrying", self._path, err)
+            self._unavailable = str(err)
+            return False
         self._db = opening.db
+        if self._opened_once:
+            self.generation += 1
+        self._opened_once = True
+        if self._unavailable:
+            logger.info("offline buffer %s is open again", self._path)
+            self._unavailable = ""
         if opening.quarantined_to is not None:
             self._record(Quarantine(opening.quarantined_to, opening.reason))
-        with self._lock, contextlib.suppress(BufferCorruptError), self._guard():
+        try:
             self._refresh_depth()
+        except sqlite3.DatabaseError as err:  # just checked sound; a statement failing now is met again later
+            logger.warning("offline buffer depth unknown: %s", err)
+        return True
 
     def _record(self, event: Quarantine) -> None:
         self.quarantines.append(event)
@@ -117,22 +152,21 @@ class OfflineBuffer:
             raise BufferCorruptError(str(err)) from err
 
     def _restart_fresh(self, reason: str) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self._db.close()
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db, self._depth, self._reopen_at = None, BufferDepth(0, 0), 0.0
         moved = quarantine(self._path, self._now())
         logger.error(
             "offline buffer %s found corrupt while in use (%s); moved aside to %s, continuing with an empty buffer",
             self._path, reason, moved,
         )  # fmt: skip
-        opening = open_checked_database(self._path, _SCHEMA, synchronous="FULL", now=self._now)
-        self._db = opening.db
-        self._depth = BufferDepth(0, 0)
-        self.generation += 1
         self._record(Quarantine(moved, reason))
+        self._available()
 
     def _rollback(self) -> None:
         # SQLite may already have rolled back by itself (e.g. on SQLITE_FULL); a second ROLLBACK would raise.
-        if self._db.in_transaction:
+        if self._db is not None and self._db.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
 
@@ -146,6 +180,8 @@ class OfflineBuffer:
 
     def dropped_total(self) -> int:
         with self._lock, self._guard():
+            if not self._available():
+                return 0
             row = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
         return row[0] if row else 0
 
@@ -153,6 +189,8 @@ class OfflineBuffer:
         """Change the bound; returns how many payloads had to go to honour it."""
         with self._lock, self._guard():
             self._max_bytes = max_bytes
+            if not self._available():
+                return 0
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 dropped = self._trim(0)
@@ -172,6 +210,8 @@ class OfflineBuffer:
             raise ValueError(f"payload of {len(payload)} bytes exceeds the buffer bound {self._max_bytes}")
         try:
             with self._lock, self._guard():
+                if not self._available():
+                    raise BufferWriteError(f"offline buffer unavailable: {self._unavailable}")
                 depth_before = self._depth
                 try:
                     self._db.execute("BEGIN IMMEDIATE")
@@ -219,6 +259,8 @@ class OfflineBuffer:
     def oldest(self, limit: int, after_id: int = 0) -> list[BufferedPayload]:
         """Up to `limit` payloads with id > `after_id`, oldest first."""
         with self._lock, self._guard():
+            if not self._available():
+                return []
             rows = self._db.execute(
                 "SELECT id, created_ms, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, limit),
@@ -228,6 +270,8 @@ class OfflineBuffer:
     def remove(self, payload_id: int) -> None:
         """Delete an acknowledged payload; raises sqlite3.OperationalError (e.g. disk full) when it could not."""
         with self._lock, self._guard():
+            if not self._available():
+                raise sqlite3.OperationalError(f"offline buffer unavailable: {self._unavailable}")
             # No DELETE ... RETURNING: gateways often ship an SQLite older than 3.35.
             row = self._db.execute("SELECT size FROM outbox WHERE id = ?", (payload_id,)).fetchone()
             if row is not None:
@@ -240,4 +284,7 @@ class OfflineBuffer:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            self._reopen_at = float("inf")  # closed for good
