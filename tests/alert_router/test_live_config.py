@@ -263,3 +263,35 @@ def test_update_config_deployment_on_the_full_runtime_rotates_the_webhook(
             peer.close()
     finally:
         thread.stop()
+
+
+def test_rule_changes_keep_alert_state_as_prometheus_does_on_reload() -> None:
+    from alert_router.config import parse_config
+
+    from tests.alert_router.timeline import Timeline, config
+
+    rule = {**RULE, "for": "10s"}
+    tl = Timeline(config([rule]))
+    for t in range(0, 12):
+        tl.push(t, "cpu.percent", 95)
+    assert tl.states() == {"HighCpu": "firing"} and len(tl.sent) == 1
+
+    # Threshold raised but still breached, summary changed: the same alert goes on, nobody is told again.
+    tl.core.apply_config(parse_config(config([{**rule, "threshold": 92, "summary": "hot {value}"}])), 12)
+    for t in range(12, 30):
+        tl.push(t, "cpu.percent", 95)
+    assert tl.states() == {"HighCpu": "firing"} and len(tl.sent) == 1
+    assert tl.core.evaluator.firing()[0].annotations["summary"] == "hot 95"
+
+    # Raised above the value: resolved at the next evaluation.
+    tl.core.apply_config(parse_config(config([{**rule, "threshold": 99}])), 30)
+    tl.push(31, "cpu.percent", 95)
+    tl.advance(45)
+    assert tl.states() == {} and [n.status for _, n in tl.sent] == ["firing", "resolved"]
+
+    # Labels changed: a different alert; the old one resolves at once, the new one starts pending.
+    tl2 = Timeline(config([RULE]))
+    tl2.push(0, "cpu.percent", 95)
+    tl2.core.apply_config(parse_config(config([{**RULE, "labels": {"team": "ops"}}])), 1)
+    tl2.advance(15)
+    assert [n.status for _, n in tl2.sent] == ["firing", "resolved"]

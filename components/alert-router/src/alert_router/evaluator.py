@@ -70,18 +70,38 @@ class Evaluator:
 
     # -- inputs
     def set_rules(self, rules: Iterable[Rule], now: float) -> None:
-        """Apply a new rule set; unchanged rules keep their state, removed or changed ones resolve."""
+        """Apply a new rule set. As Prometheus does on a reload, an alert keeps its state when its rule
+        (same name) still gives it the same labels: the next evaluation uses the new rule, so a raised
+        threshold resolves it there, and a steadily breaching alert is not resolved and re-announced.
+        Alerts of removed rules, or whose labels change, resolve now."""
         self.rules = tuple(rules)
         self._index()
-        kept = set(self.rules)  # rules are hashable (frozen, labels a FrozenLabels): a changed rule is a new one
+        by_name = {r.name: r for r in self.rules}
         for key, inst in list(self._instances.items()):
-            if inst.rule not in kept:
-                del self._instances[key]
-                if inst.alert.state is AlertState.FIRING:
-                    self._resolve(inst, now)
+            new = by_name.get(inst.rule.name)
+            if new is not None and new == inst.rule:
+                continue
+            if new is not None and self._same_alert(new, inst):
+                inst.rule = new
+                continue
+            del self._instances[key]
+            if inst.alert.state is AlertState.FIRING:
+                self._resolve(inst, now)
         for series in self._series.values():
             series.rules, series.absence_rules = self._rules_for(series.key[1], series.labels)
             series.window.keep = _keep(series.rules)
+
+    def _same_alert(self, rule: Rule, inst: _Instance) -> bool:
+        """Would `rule` produce exactly this alert (same kind, selects the same series, same labels)?"""
+        if rule.is_absence != inst.rule.is_absence:
+            return False
+        base: dict[str, str] = {"thing": self.thing}
+        if inst.series is not None:
+            if not rule.selects(inst.series.key[1], inst.series.labels):
+                return False
+            base = {**inst.series.labels, "thing": inst.series.key[0]}
+        expected = {**base, **rule.labels, "alertname": rule.name, "severity": rule.severity}
+        return expected == inst.alert.labels
 
     def ingest(self, message: MetricsMessage, now: float) -> None:
         ts = message.ts / 1000.0
