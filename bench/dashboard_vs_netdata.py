@@ -13,7 +13,8 @@ One client is connected to each for the whole period: by default a headless Debi
 (Playwright) showing each dashboard (the browser itself is not counted); `--client poll` uses a
 poller instead (EdgeWatch: one WebSocket; Netdata: /api/v1/data of 8 system charts once a second,
 about what its page asks for on the overview). Prints CPU seconds per hour and the sum of RSS of
-each side's processes (sampled every second; the mean and the maximum).
+each side's processes (sampled every second; the mean and the maximum), and the sum of PSS (shared
+pages such as libpython or libssl split between the processes that map them).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class Meter:
     def __init__(self, roots: list[int]) -> None:
         self.roots = roots
         self.rss: list[int] = []
+        self.pss: list[int] = []
         self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -86,12 +88,15 @@ class Meter:
     def _run(self) -> None:
         while not self._stop.wait(1.0):
             self.cpu_total()
-            total = 0
+            total = pss = 0
             for root in self.roots:
                 for proc in tree(root):
                     with contextlib.suppress(psutil.Error):
-                        total += proc.memory_info().rss
+                        info = proc.memory_full_info()  # PSS splits shared pages (libpython, libssl) fairly
+                        total += info.rss
+                        pss += info.pss
             self.rss.append(total)
+            self.pss.append(pss)
 
     def start(self) -> float:
         self._thread.start()
@@ -226,9 +231,9 @@ def main() -> None:
                     elapsed = time.monotonic() - t0
                     c1 = ours.stop(), theirs.stop() if theirs else 0.0
                     result["elapsed"] = elapsed
-                    result["ours"] = ((c1[0] - c0[0]) / elapsed * 3600, ours.rss)
+                    result["ours"] = ((c1[0] - c0[0]) / elapsed * 3600, ours.rss, ours.pss)
                     if theirs:
-                        result["theirs"] = ((c1[1] - c0[1]) / elapsed * 3600, theirs.rss)
+                        result["theirs"] = ((c1[1] - c0[1]) / elapsed * 3600, theirs.rss, theirs.pss)
 
                 meter = threading.Thread(target=measure)
                 meter.start()
@@ -244,13 +249,15 @@ def main() -> None:
                     except subprocess.TimeoutExpired:
                         process.kill()
     print(f"\n1 s interval, {result['elapsed']:.0f} s measured, clients: {clients}")
-    print(f"{'':36} {'CPU s/hour':>10} {'RSS mean':>10} {'RSS max':>10}")
+    print(f"{'':36} {'CPU s/hour':>10} {'RSS mean':>10} {'RSS max':>10} {'PSS mean':>10}")
     rows = [("EdgeWatch collector + dashboard", result["ours"])]
     if "theirs" in result:
         rows.append(("Netdata (all processes)", result["theirs"]))
-    for name, (cpu, rss) in rows:
+    for name, (cpu, rss, pss) in rows:
         mean = sum(rss) / len(rss) if rss else 0
-        print(f"{name:36} {cpu:10.1f} {mean / 2**20:6.1f} MiB {max(rss or [0]) / 2**20:6.1f} MiB")
+        pss_mean = sum(pss) / len(pss) if pss else 0
+        print(f"{name:36} {cpu:10.1f} {mean / 2**20:6.1f} MiB {max(rss or [0]) / 2**20:6.1f} MiB "
+              f"{pss_mean / 2**20:6.1f} MiB")
     if "theirs" in result:
         print(json.dumps({"cpu_ratio": round(result["ours"][0] / max(result["theirs"][0], 1e-9), 2)}))
     else:
