@@ -98,3 +98,31 @@ def test_full_disk_loses_nothing_and_repeats_nothing(small_disk: Path, tmp_path:
         assert health.messages()[-1]["counters"]["dropped_batches_total"] == 0
     finally:
         runtime.stop()
+
+
+def test_collector_started_on_a_full_disk_runs_and_catches_up(small_disk: Path, tmp_path: Path) -> None:
+    runtime = start_runtime(tmp_path / "rt", FAST)
+    logs = tmp_path / "logs"
+    try:
+        metrics = TopicRecorder(runtime, "edgewatch/metrics")
+        health = TopicRecorder(runtime, "edgewatch/health")
+        filler = fill(small_disk)  # nothing of the collector's exists yet: not even its database
+        collector = start_collector(runtime, small_disk, log_dir=logs)
+        try:
+            held = health.wait_for(lambda m: m["counters"]["pending_payloads"] >= 2, timeout=60,
+                                   what="batches held in memory: the buffer cannot be created")  # fmt: skip
+            assert any("held in memory" in r for r in held["reasons"])
+            assert collector.poll() is None
+            filler.unlink()
+            cutoff = metrics.messages()[-1]["ts"]
+            wait_until(lambda: iot_sample_times(runtime) and iot_sample_times(runtime)[-1] >= cutoff, timeout=60,
+                       what="IoT Core to receive the samples taken on the full disk")  # fmt: skip
+        finally:
+            assert stop_collector(collector) == 0
+        delivered = iot_sample_times(runtime)
+        assert delivered == sorted(set(delivered))
+        assert delivered == [m["ts"] for m in metrics.messages() if m["ts"] <= delivered[-1]]
+        assert "cannot be opened" in collector_log(logs) and "is open again" in collector_log(logs)
+        assert list(small_disk.glob("*.corrupt-*")) == []  # a failed creation is not corruption
+    finally:
+        runtime.stop()

@@ -112,10 +112,13 @@ class OfflineBuffer:
         if now < self._reopen_at:
             return False
         self._reopen_at = now + REOPEN_SECONDS
+        existed = self._path.exists()
         try:
             # Explicit BEGIN/COMMIT below, so each append is one transaction; FULL: see the module docstring.
             opening = open_checked_database(self._path, _SCHEMA, synchronous="FULL", now=self._now)
         except (OSError, sqlite3.Error) as err:
+            if not existed:
+                self._remove_empty_leftovers()  # else the next attempt would quarantine them as "corrupt"
             if not self._unavailable:
                 logger.error("offline buffer %s cannot be opened (%s); retrying", self._path, err)
             self._unavailable = str(err)
@@ -150,6 +153,13 @@ class OfflineBuffer:
                 raise
             self._restart_fresh(str(err))
             raise BufferCorruptError(str(err)) from err
+
+    def _remove_empty_leftovers(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            leftover = self._path.with_name(self._path.name + suffix)
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_size == 0:
+                    leftover.unlink()
 
     def _restart_fresh(self, reason: str) -> None:
         if self._db is not None:
