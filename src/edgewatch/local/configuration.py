@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgewatch.local.config_tree import ConfigPointerError, changed_paths, depth_problem, lookup, merge_at
+from edgewatch.local.config_tree import (
+    MAX_DEPTH,
+    ConfigPointerError,
+    changed_paths,
+    depth_problem,
+    lookup,
+    merge_at,
+)
 from edgewatch.local.ipc_errors import InvalidArgumentsError, ResourceNotFoundError
 from edgewatch.local.ipc_protocol import NAMESPACE
 from edgewatch.local.ipc_server import IpcServer, Stream
@@ -163,7 +170,9 @@ class ConfigurationStore:
         protected = sorted({key_path[0]} & set(PROTECTED_KEYS) if key_path else set(value) & set(PROTECTED_KEYS))
         if protected:
             raise InvalidArgumentsError(f"Config update is not allowed for following fields [{', '.join(protected)}]")
-        too_deep = depth_problem(value)
+        if len(key_path) > MAX_DEPTH:
+            raise InvalidArgumentsError(f"keyPath has {len(key_path)} keys; at most {MAX_DEPTH} are allowed")
+        too_deep = depth_problem(value, MAX_DEPTH - len(key_path))  # the value lands below keyPath
         if too_deep:
             raise InvalidArgumentsError(f"valueToMerge is {too_deep}")
         self.merge(stream.principal.name, key_path, value)
