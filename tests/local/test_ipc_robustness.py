@@ -131,3 +131,33 @@ def test_subprocess_runtime_serves_the_sdk_client(tmp_path: Path) -> None:
         process = runtime.process
     assert process is not None and process.poll() is not None
     assert json.loads((tmp_path / "root" / "config" / "A.json").read_text()) == {"k": [1]}
+
+
+def test_a_request_nested_too_deeply_is_invalid_arguments_and_the_server_carries_on(ipc_runtime) -> None:
+    runtime = ipc_runtime({"A": ComponentSpec(ALL_PUBSUB, configuration={"k": 1})})
+    raw = RawClient(runtime.socket_path)
+    assert raw.connect(runtime.svcuid("A")).get(":message-flags") == CONNECTION_ACCEPTED
+    for stream_id, depth, expected in ((1, 5000, b"nested too deeply"), (3, 500, b"nested deeper than 64 levels")):
+        body = b'{"keyPath": [], "valueToMerge": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}"
+        raw.send(MessageType.APPLICATION_MESSAGE, stream_id, payload=body,
+                 operation="aws.greengrass#UpdateConfiguration",
+                 service_model_type="aws.greengrass#UpdateConfigurationRequest")
+        reply = raw.receive()
+        assert reply.get("service-model-type") == "aws.greengrass#InvalidArgumentsError"
+        assert expected in reply.payload
+    assert runtime.services.configuration.get("A") == {"k": 1}
+    healthy(runtime)
+
+
+def test_an_unauthenticated_peer_gets_small_frames_and_a_connect_timeout(ipc_runtime) -> None:
+    runtime = ipc_runtime({"A": ComponentSpec(ALL_PUBSUB)})
+    big = RawClient(runtime.socket_path)
+    big.send(MessageType.PING, payload=b"x" * (70 * 1024))  # over 64 KiB before CONNECT
+    assert big.receive().get(":message-type") == MessageType.PROTOCOL_ERROR
+    assert big.closed_by_server()
+    runtime.services.server.connect_timeout_s = 0.3
+    idle = RawClient(runtime.socket_path)
+    assert idle.closed_by_server()  # within the socket's 5 s timeout: the 0.3 s connect timeout did it
+    assert runtime.services.server.stats.connect_timeouts == 1
+    runtime.services.server.connect_timeout_s = 10.0  # a loaded machine must not fail the SDK's connect
+    healthy(runtime)
