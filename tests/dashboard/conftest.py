@@ -160,7 +160,8 @@ def _healthy(url: str) -> bool:
 
 
 def start_dashboard(base: Path, *, with_router: bool = False, config: dict[str, Any] | None = None,
-                    static_dir: Path | None = None) -> tuple[RuntimeThread, DashboardHandle]:  # fmt: skip
+                    static_dir: Path | None = None, secrets_file: Path | None = None,
+                    expect_password_file: bool = True) -> tuple[RuntimeThread, DashboardHandle]:  # fmt: skip
     """Build, start the runtime and deploy; the caller stops `RuntimeThread` (fixtures do)."""
     out = base / "build"
     names = ["local-dashboard"] + (["alert-router"] if with_router else [])
@@ -174,7 +175,8 @@ def start_dashboard(base: Path, *, with_router: bool = False, config: dict[str, 
         extra_env["EDGEWATCH_DASHBOARD_STATIC"] = str(static_dir)
     root = base / "root"
     runtime = RuntimeThread(lambda: LocalRuntime(root, THING, extra_env=extra_env, restart_delay_s=0.2,
-                                                 kill_grace_s=3.0, validation_timeout_s=20.0)).start()  # fmt: skip
+                                                 kill_grace_s=3.0, validation_timeout_s=20.0,
+                                                 secrets_file=secrets_file)).start()  # fmt: skip
     try:
         updates = {DASHBOARD: ConfigUpdate(merge={"port": port, **(config or {})})}
         if with_router:
@@ -186,7 +188,8 @@ def start_dashboard(base: Path, *, with_router: bool = False, config: dict[str, 
         layout = runtime.runtime.layout
         wait_until(lambda: _healthy(url), timeout=30, interval=0.1, what=f"the dashboard at {url}")
         password_file = layout.work(DASHBOARD) / "dashboard-password"
-        wait_until(lambda: password_file.exists() and password_file.read_text().strip(), what="the password file")
+        if expect_password_file:
+            wait_until(lambda: password_file.exists() and password_file.read_text().strip(), what="the password file")
         svcuid = runtime.runtime.deployed[PUBLISHER].svcuid
         publisher = connect_client(layout.socket_path, svcuid)
         if with_router:
@@ -198,14 +201,17 @@ def start_dashboard(base: Path, *, with_router: bool = False, config: dict[str, 
     except BaseException:
         runtime.stop()
         raise
-    handle = DashboardHandle(url=url, port=port, password=password_file.read_text().strip(), root=root, thing=THING,
-                             runtime=runtime, _publisher=publisher)  # fmt: skip
+    password = password_file.read_text().strip() if expect_password_file else ""
+    handle = DashboardHandle(url=url, port=port, password=password, root=root, thing=THING, runtime=runtime,
+                             _publisher=publisher)  # fmt: skip
     return runtime, handle
 
 
 @pytest.fixture
 def dashboard_factory(tmp_path: Path) -> Iterator[Callable[..., DashboardHandle]]:
-    """`dashboard_factory(with_router=False, config={...}, static_dir=None)` for tests that need options."""
+    """`dashboard_factory(with_router=False, config={...}, static_dir=None, secrets_file=None,
+    expect_password_file=True)` for tests that need options (a SecretManager password: pass the runtime's
+    secrets file, `passwordSecretArn` and its accessControl grant in `config`, expect_password_file=False)."""
     started: list[tuple[RuntimeThread, DashboardHandle]] = []
 
     def start(**kwargs: Any) -> DashboardHandle:
