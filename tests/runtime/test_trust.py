@@ -154,6 +154,13 @@ def test_any_deployment_reinstalls_a_broken_component(workspace: Workspace, star
     crash = runtime_root / "work" / "com.test.Crashy" / "crash"
     crash.touch()
     wait_until(lambda: rt.state("com.test.Crashy") == "BROKEN", timeout=30, what="BROKEN")
+    # A deployment that does not remove the cause reinstalls it, sees it fail again and says so.
+    record = rt.deploy(DeploymentRequest(config_updates={"com.test.Crashy": ConfigUpdate({"level": 9})}))
+    assert record.status == "FAILED", record.reason
+    assert "com.test.Crashy-1.0.0 was BROKEN and failed again after its reinstall: Run exited with code 1" \
+        in record.reason and record.error_types == ["COMPONENT_BROKEN"]
+    assert rt.call(rt.runtime.services.configuration.get, "com.test.Crashy")["level"] == 1  # rolled back
+    wait_until(lambda: rt.state("com.test.Crashy") == "BROKEN", timeout=30, what="BROKEN again")
     before = len(started_pids(runtime_root, "com.test.Crashy"))
     crash.unlink()  # the operator fixed the cause; a configuration deployment follows
     record = rt.deploy(DeploymentRequest(config_updates={"com.test.Crashy": ConfigUpdate({"level": 2})}))

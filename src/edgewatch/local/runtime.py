@@ -117,6 +117,7 @@ class LocalRuntime:
         extra_env: Mapping[str, str] | None = None,
         mqtt_endpoint: MqttEndpoint | None = None,
         connect_timeout_s: float | None = None,
+        reinstall_check_s: float = 5.0,
     ) -> None:
         self.layout = RuntimeLayout(Path(root).resolve())
         self.thing_name = thing_name
@@ -124,6 +125,9 @@ class LocalRuntime:
         self.validation_timeout_s = validation_timeout_s
         self.restart_delay_s = restart_delay_s
         self.kill_grace_s = kill_grace_s
+        # How long a component reinstalled from BROKEN must stay up for the deployment to succeed: a
+        # Run step is RUNNING as soon as it is spawned, and "fixed" must not be reported for a crash.
+        self.reinstall_check_s = reinstall_check_s
         self.platform = dict(platform or current_platform())
         self.extra_env = dict(extra_env or {})
         self.services = IpcServices(self.layout.socket_path, self.layout.root, thing_name, secrets_file,
@@ -260,7 +264,7 @@ class LocalRuntime:
             targets[name] = Deployed(name, version, recipe, path, name in roots, configs[name], spec, svcuid,
                                      access[name])
 
-        start, restart, reconfigure = [], [], []
+        start, restart, reconfigure, revived = [], [], [], []
         for name, target in targets.items():
             if name not in old or name not in self.runners:
                 start.append(name)
@@ -268,6 +272,8 @@ class LocalRuntime:
                   or self.runners[name].state == State.BROKEN):
                 # "Any deployment will attempt to reinstall currently broken components" (nucleus).
                 restart.append(name)
+                if self.runners[name].state == State.BROKEN:
+                    revived.append(name)
             elif old[name].config != target.config:
                 reconfigure.append(name)
         removed = [name for name in old if name not in targets]
@@ -288,12 +294,27 @@ class LocalRuntime:
                             if self.services.configuration.has(n)}
         try:
             await self._switch(old, targets, start, restart, reconfigure, removed)
+            await self._require_stable(targets, revived)
         except DeploymentError:
             await self._roll_back(old, targets, start, restart, removed, previous_configs)
             raise
         self.deployed = targets
         self._save_deployed()
         await self._require_healthy(targets, [n for n in targets if n not in start + restart])
+
+    async def _require_stable(self, targets: dict[str, Deployed], names: list[str]) -> None:
+        """Components that were BROKEN must not fail again right after their reinstall."""
+        if not names:
+            return
+        failing = frozenset({State.ERRORED, State.BROKEN})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.reinstall_check_s
+        for name in names:
+            runner = self.runners[name]
+            state = await runner.wait_for(failing, max(0.0, deadline - loop.time()))
+            if state in failing:
+                raise DeploymentError(f"{name}-{targets[name].version} was BROKEN and failed again after its "
+                                      f"reinstall: {runner.last_error or state}", "COMPONENT_BROKEN")
 
     async def _require_healthy(self, targets: dict[str, Deployed], names: list[str]) -> None:
         """A deployment succeeds only when every one of its components is RUNNING or FINISHED."""
