@@ -174,3 +174,26 @@ async def _info(handle: DashboardHandle, cookie: str) -> Any:
     async with aiohttp.ClientSession(cookies={"edgewatch_session": cookie}) as session, \
             session.get(handle.url + "/api/v1/info") as r:
         return (await r.json())["counters"]
+
+
+def test_silences_survive_a_restart_of_the_component(dashboard_on_runtime: DashboardHandle) -> None:
+    handle = dashboard_on_runtime
+    body = {"matchers": ["alertname=DiskFull"], "durationSeconds": 600, "author": "ana", "comment": "swap disk"}
+
+    async def create_then_list(create: bool) -> list[Any]:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            await _login(session, handle)
+            if create:
+                async with session.post(handle.url + "/api/v1/silences", json=body,
+                                        headers={"Origin": handle.url}) as r:  # fmt: skip
+                    assert r.status == 201
+            async with session.get(handle.url + "/api/v1/silences") as r:
+                return list((await r.json())["silences"])
+
+    (created,) = run(create_then_list(True))
+    stored = handle.root / "work" / "com.edgewatch.LocalDashboard" / "dashboard-silences.json"
+    wait_until(stored.exists, what="the silence file")
+    handle.runtime.run(handle.runtime.runtime.restart_component("com.edgewatch.LocalDashboard"))
+    wait_until(lambda: handle.log().count("dashboard listening on") == 2, timeout=20, what="the restart")
+    (restored,) = run(create_then_list(False))
+    assert restored == created

@@ -231,3 +231,22 @@ def test_any_message_is_applied_or_counted_never_raises(kind: str, doc: Any) -> 
     ok = st_.receive(kind, doc, T0)
     assert ok or st_.malformed[kind] == 1
     json.loads(ClientFeed(1 << 20).plan(st_, T0) or "")  # whatever was accepted still encodes
+
+
+def test_silence_file_round_trips_and_a_corrupt_one_is_quarantined(tmp_path: Any) -> None:
+    from local_dashboard import silence_store
+    from local_dashboard.books import SilenceBook
+
+    book = SilenceBook()
+    book.apply(silence_request({"matchers": ["alertname=HighCpu"], "durationSeconds": 600, "author": "ana",
+                                "comment": "c"}, T0, "sid-1"), T0)  # fmt: skip
+    path = tmp_path / silence_store.FILE_NAME
+    silence_store.save(path, book.to_documents())
+    assert path.stat().st_mode & 0o777 == 0o600
+    again = SilenceBook()
+    for doc in silence_store.load(path, T0 / 1000):
+        again.apply(doc, T0)
+    assert again.to_list(T0) == book.to_list(T0)
+    path.write_text('{"not": "a list"')
+    assert silence_store.load(path, T0 / 1000) == []
+    assert not path.exists() and len(list(tmp_path.glob(f"{silence_store.FILE_NAME}.corrupt-*"))) == 1

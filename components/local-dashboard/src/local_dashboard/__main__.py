@@ -23,7 +23,9 @@ from aiohttp import web
 from edgewatch_shared.component_env import start_component
 from edgewatch_shared.config_lifecycle import initial_config
 from edgewatch_shared.config_values import ConfigValueError
+from local_dashboard import silence_store
 from local_dashboard.auth import load_password_file
+from local_dashboard.books import InputError
 from local_dashboard.config import DashboardConfig, parse_checked, validity_reason
 from local_dashboard.ipc_adapter import DashboardIpc
 from local_dashboard.server import DashboardServer
@@ -70,6 +72,8 @@ class Dashboard:
         self.runner = web.AppRunner(self.server.app, access_log=None, handle_signals=False)
         self.site: web.TCPSite | None = None
         self._password_task: asyncio.Task[None] | None = None
+        self.silences_path = work_path / silence_store.FILE_NAME
+        self._saved_silences = -1
 
     # -- IPC threads -> loop
     def handler(self, kind: str) -> Any:
@@ -104,7 +108,32 @@ class Dashboard:
         asyncio.run_coroutine_threadsafe(self.apply(config), self.loop)
 
     # -- loop
+    def restore_silences(self) -> None:
+        now = time.time()
+        for i, doc in enumerate(silence_store.load(self.silences_path, now)):
+            try:
+                self.state.silences.apply(doc, int(now * 1000))
+            except InputError as err:
+                logger.warning("stored silence #%d skipped: %s", i, err)
+        self.state.silences.tick(int(now * 1000))
+        self._saved_silences = self.state.silences.version
+        logger.info("%d silence(s) restored from %s", len(self.state.silences.to_documents()), self.silences_path)
+
+    async def save_silences(self) -> None:
+        """Write the silence file when the list changed (called once a second)."""
+        version = self.state.silences.version
+        if version == self._saved_silences:
+            return
+        docs = self.state.silences.to_documents()
+        try:
+            await self.loop.run_in_executor(None, silence_store.save, self.silences_path, docs)
+        except OSError as err:  # a full disk: keep serving from memory, retry next second
+            logger.warning("could not write %s: %s", self.silences_path, err.strerror)
+            return
+        self._saved_silences = version
+
     async def start(self) -> None:
+        self.restore_silences()
         await self.runner.setup()
         self.apply_in_process(self.config)
         await self._bind(self.config)
@@ -202,15 +231,22 @@ async def run(thing: str, work_path: Path) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # A copy the nucleus no longer knows (e.g. left over from a crashed runtime) must not serve forever.
+    ipc.on_orphaned(lambda reason: loop.call_soon_threadsafe(stop.set))
     try:
         while not stop.is_set():
             # Reconnects with backoff after a nucleus restart; streams re-open on connect.
             await loop.run_in_executor(None, ipc.connect)
+            await dashboard.save_silences()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
     finally:
+        await dashboard.save_silences()
         await dashboard.stop()
         await loop.run_in_executor(None, ipc.close)
+    if ipc.orphaned.is_set():
+        logger.error("dashboard stopped: the nucleus refused this process's IPC token")
+        return 1
     logger.info("dashboard stopped")
     return 0
 

@@ -135,6 +135,12 @@ class Silence:
     def mutes(self, labels: Mapping[str, str], now_ms: int) -> bool:
         return self.state(now_ms) == "active" and all(m.matches(labels) for m in self.matchers)
 
+    def to_document(self) -> dict[str, Any]:
+        """The edgewatch.silence/1 create document that recreates it."""
+        return silence_message.create(matchers=[m.to_dict() for m in self.matchers], starts_at_ms=self.starts_at,
+                                      ends_at_ms=self.ends_at, author=self.author, comment=self.comment,
+                                      silence_id=self.id)  # fmt: skip
+
     def to_dict(self, now_ms: int) -> dict[str, Any]:
         return {"id": self.id, "matchers": [m.to_dict() for m in self.matchers], "startsAt": self.starts_at,
                 "endsAt": self.ends_at, "author": self.author, "comment": self.comment,
@@ -212,6 +218,9 @@ class SilenceBook:
 
     def to_list(self, now_ms: int) -> list[dict[str, Any]]:
         return [s.to_dict(now_ms) for s in reversed(self._silences.values())]
+
+    def to_documents(self) -> list[dict[str, Any]]:
+        return [s.to_document() for s in self._silences.values()]
 
 
 def silence_request(body: Any, now_ms: int, silence_id: str) -> dict[str, Any]:
