@@ -250,3 +250,25 @@ def test_silence_file_round_trips_and_a_corrupt_one_is_quarantined(tmp_path: Any
     path.write_text('{"not": "a list"')
     assert silence_store.load(path, T0 / 1000) == []
     assert not path.exists() and len(list(tmp_path.glob(f"{silence_store.FILE_NAME}.corrupt-*"))) == 1
+
+
+def test_health_turns_silent_after_three_intervals_and_alerts_resolve() -> None:
+    st_ = state()
+    doc = {"schema": "edgewatch.health/1", "component": "com.edgewatch.MetricsCollector", "thing": "gw", "ts": T0,
+           "intervalSeconds": 10, "status": "healthy", "reasons": [], "counters": {}}  # fmt: skip
+    assert st_.receive("health", doc, T0)
+    version = st_.versions()[2]
+    st_.tick(T0 + 30_000)
+    assert st_.health.to_list((T0 + 30_000) / 1000)[0]["status"] == "healthy"
+    st_.tick(T0 + 30_001)
+    assert st_.health.to_list((T0 + 30_001) / 1000)[0]["status"] == "silent"
+    assert st_.versions()[2] > version  # a client is told without any new message
+    alert = {"fingerprint": "f1", "status": "firing", "labels": {"alertname": "A"}, "value": 1, "startsAt": T0,
+             "annotations": {"summary": "s"}}  # fmt: skip
+    note = {"schema": "edgewatch.alerts/1", "alerts": [alert]}
+    st_.receive("alerts", note, T0)
+    st_.receive("alerts", {**note, "alerts": [{**alert, "status": "resolved", "endsAt": T0 + 5}]}, T0 + 5)
+    (shown,) = st_.alert_list(T0 + 5)
+    assert shown["state"] == "resolved" and shown["endsAt"] == T0 + 5
+    st_.receive("alerts", {**note, "alerts": [{**alert, "fingerprint": "f2"}]}, T0 + 3_700_000)
+    assert [a["id"] for a in st_.alert_list(T0 + 3_700_000)] == ["f2"]  # resolved ones go after an hour
