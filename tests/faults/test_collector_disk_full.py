@@ -106,6 +106,7 @@ def test_collector_started_on_a_full_disk_runs_and_catches_up(small_disk: Path, 
     try:
         metrics = TopicRecorder(runtime, "edgewatch/metrics")
         health = TopicRecorder(runtime, "edgewatch/health")
+        runtime.call(setattr, runtime.services.iot_core, "fail_publishes", "link down")
         filler = fill(small_disk)  # nothing of the collector's exists yet: not even its database
         collector = start_collector(runtime, small_disk, log_dir=logs)
         try:
@@ -114,6 +115,7 @@ def test_collector_started_on_a_full_disk_runs_and_catches_up(small_disk: Path, 
             assert any("held in memory" in r for r in held["reasons"])
             assert collector.poll() is None
             filler.unlink()
+            runtime.call(setattr, runtime.services.iot_core, "fail_publishes", None)
             cutoff = metrics.messages()[-1]["ts"]
             wait_until(lambda: iot_sample_times(runtime) and iot_sample_times(runtime)[-1] >= cutoff, timeout=60,
                        what="IoT Core to receive the samples taken on the full disk")  # fmt: skip
@@ -122,7 +124,32 @@ def test_collector_started_on_a_full_disk_runs_and_catches_up(small_disk: Path, 
         delivered = iot_sample_times(runtime)
         assert delivered == sorted(set(delivered))
         assert delivered == [m["ts"] for m in metrics.messages() if m["ts"] <= delivered[-1]]
-        assert "cannot be opened" in collector_log(logs) and "is open again" in collector_log(logs)
+        assert "cannot be opened" in collector_log(logs) and "they are lost" not in collector_log(logs)
         assert list(small_disk.glob("*.corrupt-*")) == []  # a failed creation is not corruption
+    finally:
+        runtime.stop()
+
+
+def test_disk_that_stays_full_still_delivers_from_memory(small_disk: Path, tmp_path: Path) -> None:
+    runtime = start_runtime(tmp_path / "rt", FAST)
+    logs = tmp_path / "logs"
+    try:
+        metrics = TopicRecorder(runtime, "edgewatch/metrics")
+        collector = start_collector(runtime, small_disk, log_dir=logs)
+        try:
+            wait_until(lambda: len(iot_sample_times(runtime)) >= 5, timeout=30, what="samples in IoT Core")
+            fill(small_disk)
+            full_since = metrics.messages()[-1]["ts"]
+            wait_until(lambda: "offline buffer cannot store payloads" in collector_log(logs), timeout=30,
+                       what="appends failing on the full disk")  # fmt: skip
+            # Samples keep flowing to IoT Core although nothing can be stored.
+            wait_until(lambda: iot_sample_times(runtime)[-1] >= full_since + 3000, timeout=60,
+                       what="samples taken on the full disk in IoT Core")  # fmt: skip
+            assert collector.poll() is None
+        finally:
+            assert stop_collector(collector) == 0
+        delivered = iot_sample_times(runtime)
+        assert delivered == sorted(set(delivered)), "a sample was repeated or reordered"
+        assert delivered == [m["ts"] for m in metrics.messages() if m["ts"] <= delivered[-1]]
     finally:
         runtime.stop()

@@ -162,3 +162,47 @@ def test_a_buffer_that_cannot_be_opened_at_start_is_unavailable_not_fatal(tmp_pa
     buffer.append(b"stored", 2)
     assert [p.payload for p in buffer.oldest(10)] == [b"stored"]
     buffer.close()
+
+
+def test_with_the_disk_still_full_held_payloads_are_sent_from_memory_in_order(tmp_path: Path) -> None:
+    from metrics_collector.uploader import IotUploader
+
+    from edgewatch_shared.ipc_connection import Backoff
+    from tests.metrics_collector.test_uploader import FakeIotCore
+
+    buffer = FullDiskBuffer(tmp_path / "b.sqlite", 1_000_000)
+    pending, iot, clock, health = PendingPayloads(), FakeIotCore(), FakeClock(), CollectorHealth()
+    backoff = Backoff(initial=2.0, maximum=2.0, random_fraction=lambda: 1.0)
+    uploader = IotUploader(buffer, iot.publish, health, "dt/edgewatch/gw/metrics", clock=clock, min_spacing=0.0,
+                           backoff=backoff, pending=pending)  # fmt: skip
+    for i in range(2):
+        buffer.append(b"stored-%d" % i, i)
+    buffer.full = True
+    for i in range(4):
+        pending.add(b"memory-%d" % i, 10 + i)
+        assert pending.store(buffer.append) == (0, 0)
+    uploader.pump()
+    assert [p for p, _ in iot.pending] == [b"stored-0", b"stored-1"]  # memory waits for the buffer
+    iot.ack_all()
+    uploader.pump()
+    assert [p for p, _ in iot.pending] == [b"memory-0"]  # one at a time from memory
+    buffer.full = False
+    assert pending.store(buffer.append) == (0, 0)  # nothing is stored behind a payload in flight
+    iot.fail_all()
+    uploader.pump()  # the failure: memory-0 waits again, in front
+    assert len(pending) == 4 and health.counts().iot_failures_in_a_row == 1
+    clock.advance(2.0)
+    uploader.pump()
+    assert [p for p, _ in iot.pending] == [b"memory-0"]
+    iot.ack_all()
+    uploader.pump()
+    assert len(pending) == 3
+    iot.ack_all()  # memory-1, sent by that pump
+    uploader.pump()
+    assert [p for p, _ in iot.pending] == [b"memory-2"]
+    assert pending.store(buffer.append) == (0, 0)  # still nothing stored behind the one in flight
+    for _ in range(5):
+        iot.ack_all()
+        uploader.pump()
+    assert iot.delivered == [b"stored-0", b"stored-1", b"memory-0", b"memory-1", b"memory-2", b"memory-3"]
+    assert len(pending) == 0 and buffer.depth().payloads == 0

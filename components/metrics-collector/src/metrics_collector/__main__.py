@@ -15,6 +15,7 @@ from metrics_collector.config_updates import ConfigInbox
 from metrics_collector.health import CollectorHealth
 from metrics_collector.ipc_adapter import CollectorIpc
 from metrics_collector.offline_buffer import OfflineBuffer, Quarantine
+from metrics_collector.pending import PendingPayloads
 from metrics_collector.sampler import Sampler
 from metrics_collector.scheduler import schedule_clock
 from metrics_collector.service import CONFIG_CONDITION, CollectorService
@@ -60,7 +61,8 @@ def main() -> int:
     source = PsutilSource()
     source.prime()
     buffer = OfflineBuffer(work_path / BUFFER_FILE, config.buffer_max_bytes, on_quarantine=quarantined)
-    uploader = IotUploader(buffer, ipc.publish_iot_core, health, config.iot_topic(thing))
+    pending = PendingPayloads()  # shared: the loop stores from it, the uploader may send from it
+    uploader = IotUploader(buffer, ipc.publish_iot_core, health, config.iot_topic(thing), pending=pending)
     service = CollectorService(
         config=config,
         thing=thing,
@@ -72,6 +74,7 @@ def main() -> int:
         inbox=inbox,
         clock=schedule_clock,
         wall_clock=time.time,
+        pending=pending,
     )
 
     upload_thread = threading.Thread(target=uploader.run, args=(stop,), name="iot-uploader", daemon=True)

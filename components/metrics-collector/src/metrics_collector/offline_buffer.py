@@ -180,6 +180,12 @@ class OfflineBuffer:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
 
+    def retry_open_now(self) -> None:
+        """Let the next call try to open an unavailable file at once (e.g. before the last store at exit)."""
+        with self._lock:
+            if self._db is None and self._reopen_at != float("inf"):
+                self._reopen_at = 0.0
+
     def depth(self) -> BufferDepth:
         with self._lock:
             return self._depth

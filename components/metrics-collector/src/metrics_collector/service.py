@@ -3,7 +3,8 @@ IoT Core into the offline buffer, publishes its health every `healthIntervalSeco
 configuration changes between ticks.
 
 A batch's payloads go through `PendingPayloads` (memory, bounded) into the buffer: when the buffer
-cannot store them (full disk) they wait in memory, in order, and are retried on every tick.
+cannot store them (full disk) they wait in memory, in order, and are retried on every tick (the
+uploader may meanwhile send them from memory, see `uploader.py`).
 
 All time and I/O come in through the constructor (clocks, local publisher, buffer, uploader), so
 tests drive `tick()` and `publish_health()` with an injected clock and fakes.
@@ -107,14 +108,15 @@ class CollectorService:
         if self._abandoned:
             logger.warning("abandoned: stopping without storing the partial batch")
             return
+        self._buffer.retry_open_now()
         self.flush_batch()
-        if len(self._pending):
-            logger.error("stopping with %d payload(s) the buffer could not store; they are lost", len(self._pending))
+        self._store_pending(final=True)
+        if unsent := self._pending.unsent():
+            logger.error("stopping with %d payload(s) the buffer could not store; they are lost", unsent)
 
     def tick(self) -> None:
         self._apply_pending_config()
-        if len(self._pending):
-            self._store_pending()
+        self._store_pending()  # retries what a full disk refused; keeps the pending gauges current
         now = self._clock()
         message = self._sampler.sample(self._config, now, self._wall_clock())
         try:
@@ -144,8 +146,8 @@ class CollectorService:
         self._store_pending()
         return len(payloads)
 
-    def _store_pending(self) -> None:
-        stored, dropped = self._pending.store(self._buffer.append)
+    def _store_pending(self, *, final: bool = False) -> None:
+        stored, dropped = self._pending.store(self._buffer.append, final=final)
         if dropped:
             self._health.add(dropped_batches=dropped)
         depth = self._buffer.depth()
@@ -153,7 +155,7 @@ class CollectorService:
             buffer_depth=depth.payloads, buffer_bytes=depth.bytes,
             pending_payloads=len(self._pending), pending_bytes=self._pending.bytes,
         )  # fmt: skip
-        if stored:
+        if stored or len(self._pending):  # the uploader may also send held payloads from memory
             self._uploader.wake()
 
     def publish_health(self) -> dict[str, Any]:

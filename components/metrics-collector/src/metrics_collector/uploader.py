@@ -8,6 +8,10 @@ A payload that IoT Core acknowledged but that could not be deleted (a full disk 
 DELETE in WAL mode) is remembered in memory as delivered: it is never sent again, and its delete
 is retried on every step. When the buffer file is replaced (corruption), in-flight bookkeeping of
 the old file is dropped, because its ids mean nothing in the new one.
+
+When the buffer cannot store (a full disk) payloads wait in `PendingPayloads`; once every buffered
+payload is acknowledged, the uploader sends the oldest of those straight from memory, one at a
+time, so a disk that stays full does not stop the flow to IoT Core.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from edgewatch_shared.ipc_connection import Backoff
 from metrics_collector.health import CollectorHealth
 from metrics_collector.offline_buffer import OfflineBuffer
+from metrics_collector.pending import PendingPayload, PendingPayloads
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +42,10 @@ PublishFn = Callable[[str, bytes], "Future[object]"]
 
 @dataclass
 class _InFlight:
-    payload_id: int
+    payload_id: int  # -1 for a payload sent from memory
     future: Future[object]
     sent_at: float
+    from_memory: PendingPayload | None = None
 
 
 class IotUploader:
@@ -54,8 +60,10 @@ class IotUploader:
         backoff: Backoff | None = None,
         max_in_flight: int = MAX_IN_FLIGHT,
         min_spacing: float = MIN_SECONDS_BETWEEN_PUBLISHES,
+        pending: PendingPayloads | None = None,
     ) -> None:
         self._buffer = buffer
+        self._pending = pending
         self._publish = publish
         self._health = health
         self._topic = topic
@@ -106,7 +114,9 @@ class IotUploader:
             return
         logger.warning("offline buffer was replaced; restarting the upload from its first payload")
         self._generation = self._buffer.generation
-        self._in_flight, self._delivered, self._sent_up_to, self._probing = [], set(), 0, False
+        # Payloads sent from memory are not in any file: keep following those.
+        self._in_flight = [e for e in self._in_flight if e.from_memory is not None]
+        self._delivered, self._sent_up_to, self._probing = set(), 0, False
 
     def _retry_deletes(self) -> None:
         for payload_id in sorted(self._delivered):
@@ -132,13 +142,17 @@ class IotUploader:
                 if now - entry.sent_at > PUBLISH_TIMEOUT_SECONDS:
                     # It may still land later; then the retry is a duplicate, which QoS 1 allows.
                     logger.warning("IoT Core publish of payload %d timed out", entry.payload_id)
+                    self._release(entry, delivered=False)
                     failed = True
                 else:
                     still.append(entry)
                 continue
             error = entry.future.exception()
             if error is None:
-                self._acknowledged(entry.payload_id)
+                if entry.from_memory is None:
+                    self._acknowledged(entry.payload_id)
+                else:
+                    self._release(entry, delivered=True)
                 self._health.add(iot_batches_published=1)
                 self._health.set(iot_failures_in_a_row=0)
                 if self._probing:
@@ -147,10 +161,15 @@ class IotUploader:
                 self._backoff.reset()
             else:
                 logger.warning("IoT Core publish of payload %d failed: %s", entry.payload_id, error)
+                self._release(entry, delivered=False)
                 failed = True
         self._in_flight = still
         if failed:
             self._failed(now)
+
+    def _release(self, entry: _InFlight, *, delivered: bool) -> None:
+        if entry.from_memory is not None and self._pending is not None:
+            self._pending.release(entry.from_memory, delivered=delivered)
 
     def _failed(self, now: float) -> None:
         self._health.add(iot_publish_failures=1, iot_failures_in_a_row=1)
@@ -169,6 +188,7 @@ class IotUploader:
         while len(self._in_flight) < window and now >= self._next_send_at:
             batch = self._buffer.oldest(1, after_id=self._sent_up_to)
             if not batch:
+                self._submit_from_memory(now)
                 return
             item = batch[0]
             if item.id in self._delivered:  # sent and acknowledged already; only its delete is pending
@@ -184,6 +204,26 @@ class IotUploader:
             self._in_flight.append(_InFlight(item.id, future, now))
             self._sent_up_to = item.id
             self._next_send_at = now + self._min_spacing
+
+    def _submit_from_memory(self, now: float) -> None:
+        # Only with nothing in flight (the caller found no unsent buffered payload): then every buffered
+        # payload is acknowledged, and the oldest payload in memory is the next one in order. When probing
+        # after a failure, this publish is the probe.
+        if self._pending is None or self._in_flight:
+            return
+        item = self._pending.claim_head()
+        if item is None:
+            return
+        try:
+            future = self._publish(self._topic, item.payload)
+        except Exception as err:
+            self._pending.release(item, delivered=False)
+            logger.warning("IoT Core publish not possible: %s", err)
+            self._failed(now)
+            return
+        future.add_done_callback(lambda _f: self._wake.set())
+        self._in_flight.append(_InFlight(-1, future, now, item))
+        self._next_send_at = now + self._min_spacing
 
     def run(self, stop: threading.Event) -> None:
         """Thread body: pump until `stop` is set, sleeping until woken or something is due."""
