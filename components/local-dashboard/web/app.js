@@ -928,11 +928,40 @@
   }
 
   function startLogin() {
-    const params = new URLSearchParams(location.search);
-    const err = params.get('error');
-    if (err !== null) {
-      $('#login-error').textContent = err === 'expired' ? 'Session expired: log in again' : 'Wrong password';
-    }
+    const errBox = $('#login-error');
+    const err = new URLSearchParams(location.search).get('error');
+    if (err !== null) errBox.textContent = err === 'expired' ? 'Session expired: log in again' : 'Wrong password';
+    const form = $('#login-form');
+    // With script the form posts through fetch, so a lockout (429) reads as a sentence instead of a
+    // bare error page; without script it still posts as a plain form.
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const button = $('#login-submit');
+      button.disabled = true;
+      errBox.textContent = '';
+      try {
+        const resp = await fetch('/login', {
+          method: 'POST', credentials: 'same-origin', body: new URLSearchParams(new FormData(form)),
+        });
+        const landed = new URL(resp.url);
+        if (resp.status === 429) {
+          const wait = Number(resp.headers.get('Retry-After'));
+          errBox.textContent = `Too many failed attempts: try again in ${Number.isFinite(wait) ? fmtDuration(wait) : 'a while'}`;
+        } else if (resp.ok && resp.redirected && landed.pathname === '/') {
+          if (resp.body) resp.body.cancel().catch(() => {}); // the page loads for real just below
+          location.assign('/');
+          return;
+        } else if (resp.ok && landed.pathname === '/login') {
+          errBox.textContent = 'Wrong password';
+          $('#password').select();
+        } else {
+          errBox.textContent = `Login failed: ${await apiError(resp)}`;
+        }
+      } catch (_) {
+        errBox.textContent = 'The gateway did not answer: try again';
+      }
+      button.disabled = false;
+    });
   }
 
   if (document.body.dataset.page === 'dashboard') startDashboard();
