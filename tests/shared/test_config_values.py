@@ -64,3 +64,34 @@ def test_bad_duration_strings_quote_the_value(raw: object) -> None:
     assert "not a duration" in str(caught.value)
     if raw == "5 minutes":
         assert str(caught.value).startswith('rules[3].for: "5 minutes" is not a duration')
+
+
+def test_readers_answer_for_absurd_values_with_the_key() -> None:
+    from edgewatch_shared.config_values import as_number, as_str_list, describe
+
+    with pytest.raises(ConfigValueError, match=r"^n: must be a finite number, got an integer of about 400 digits$"):
+        as_number("n", 10**400)
+    with pytest.raises(ConfigValueError, match=r"^n: must be a number, got '9999"):
+        as_number("n", "9" * 400)
+    with pytest.raises(ConfigValueError, match=r"^l\[0\]: must be a string, got a list of 1 item"):
+        as_str_list("l", [[1]])
+    assert as_int("n", 2**60 + 1) == 2**60 + 1  # exact, not rounded through a float
+    assert describe(10**5000) == "an integer of about 5000 digits"
+    assert describe("\ud800") == "'\\ud800'"
+    assert describe("x" * 1000).endswith("...' (1000 characters)")
+
+
+def test_document_bounds_name_the_path() -> None:
+    from edgewatch_shared.config_values import check_document, json_shape_error
+
+    deep: object = 1
+    for _ in range(5000):
+        deep = [deep]
+    error = json_shape_error({"rules": [{"labels": deep}]})
+    assert error is not None and error.key.startswith("rules[0].labels[0][0]") and "deeper than 32" in error.reason
+    error = json_shape_error({"a": list(range(200_000))})
+    assert error is not None and "more than 100000 values" in error.reason
+    assert json_shape_error({"a": [1, {"b": "c"}]}) is None
+    with pytest.raises(ConfigValueError, match=r"^configuration: must be an object, got 'x'$"):
+        check_document("x")
+    assert check_document(None) == {}
