@@ -27,6 +27,7 @@ WEB = ROOT / "components" / "local-dashboard" / "web"
 BUDGET_BYTES = 150 * 1024
 logger = logging.getLogger(__name__)
 PAGE = ["index.html", "app.js", "app.css", "uPlot.iife.min.js", "uPlot.min.css"]
+BUILT = [*PAGE, "login.html", "favicon.svg"]
 PAGE_PATHS = ("/", "/static/app.js", "/static/app.css", "/static/uPlot.iife.min.js", "/static/uPlot.min.css")
 
 
@@ -48,7 +49,7 @@ def build_assets() -> ModuleType:
 def built(build_assets: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = Path(tmp_path_factory.mktemp("static"))
     written = build_assets.build_assets(out)
-    assert sorted(p.name for p in written) == sorted([name for f in [*PAGE, "login.html"] for name in (f, f + ".gz")])
+    assert sorted(p.name for p in written) == sorted([name for f in BUILT for name in (f, f + ".gz")])
     return out
 
 
@@ -68,7 +69,7 @@ def test_builds_are_reproducible_and_npm_is_not_run_again(build_assets: ModuleTy
     assert not build_assets.needs_npm_ci()
     again = tmp_path / "again"
     build_assets.build_assets(again)
-    for name in [*PAGE, "login.html"]:
+    for name in BUILT:
         assert (again / (name + ".gz")).read_bytes() == (built / (name + ".gz")).read_bytes(), name
 
 
