@@ -20,6 +20,7 @@ from alert_router.state_file import read_json
 from alert_router.wiring import IntegrationFactory, silence_book
 from edgewatch_shared.component_env import start_component, stop_on_signals
 from edgewatch_shared.config_values import ConfigValueError
+from edgewatch_shared.ipc_connection import EXIT_ACCESS_DENIED
 
 logger = logging.getLogger("alert_router")
 
@@ -84,6 +85,10 @@ def main() -> int:
     _announce(config, thing, outbox)
 
     stop = stop_on_signals()
+    # A restarted nucleus that refuses our token has started a successor: stop instead of living on.
+    ipc.on_orphaned(lambda _reason: stop.set())
+    if ipc.orphaned.is_set():
+        stop.set()
     # Topics may change with a configuration update; the loop re-subscribes when they do.
     watcher = threading.Thread(target=_keep_connected, args=(ipc, service, subscribe, stop), daemon=True)
     watcher.start()
@@ -94,6 +99,9 @@ def main() -> int:
         deliverer.stop()
         ipc.close()
         outbox.close()
+    if ipc.orphaned.is_set():
+        logger.critical("exiting: the nucleus no longer accepts this process (status %d)", EXIT_ACCESS_DENIED)
+        return EXIT_ACCESS_DENIED
     return 0
 
 
