@@ -168,6 +168,8 @@
     if (Array.isArray(msg.alerts)) { state.alerts = msg.alerts; dirty.alerts = true; }
     if (Array.isArray(msg.silences)) { state.silences = msg.silences; dirty.silences = true; }
     if (Array.isArray(msg.health)) { state.health = msg.health; dirty.health = true; }
+    // Here and not only when drawing: a hidden tab draws nothing but must not hoard points all day.
+    trimSeries();
   }
 
   function trimSeries() {
