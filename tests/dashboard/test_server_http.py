@@ -211,3 +211,32 @@ def test_live_configuration_is_validated_with_path_and_applied(dashboard_on_runt
 
     assert 'edgewatch_cpu_percent{cpu="total",thing="gw-test"} 12.0' in run(scrape())
     assert handle.log().count("dashboard listening on") == 1  # applied in place, no restart
+
+
+def test_websocket_range_switch_and_client_limit(dashboard_factory: Any) -> None:
+    handle: DashboardHandle = dashboard_factory(config={"maxClients": 1})
+    handle.publish("edgewatch/metrics", metric_doc("memory.percent", 40.0, unit="%"))
+
+    async def scenario() -> None:
+        async with session() as s:
+            await login(s, handle)
+            async with s.ws_connect(handle.url + "/ws?range=1h", headers={"Origin": handle.url}) as ws:
+                first = await ws.receive_json(timeout=5)
+                assert first["type"] == "snapshot" and first["range"] == "1h"
+                try:
+                    async with s.ws_connect(handle.url + "/ws", headers={"Origin": handle.url}):
+                        raise AssertionError("a client beyond maxClients was accepted")
+                except aiohttp.WSServerHandshakeError as err:
+                    assert err.status == 503
+                await ws.send_json({"type": "range", "range": "24h"})
+                while True:
+                    frame = await ws.receive_json(timeout=5)
+                    if frame["type"] == "snapshot":
+                        break
+                assert frame["range"] == "24h"
+                keys = {x["key"] for x in frame["series"]}
+                assert "memory.percent" in keys  # the open 1-minute bucket already shows
+            async with s.get(handle.url + "/api/v1/series?range=2d") as r:
+                assert r.status == 400 and (await r.json())["error"].startswith("range:")
+
+    run(scenario())

@@ -69,7 +69,8 @@ class Dashboard:
         self.loop = asyncio.get_running_loop()
         self.state = DashboardState(config, thing)
         self.server = DashboardServer(self.state, config, publish_silence=self.publish_silence, static_dir=static_dir())
-        self.runner = web.AppRunner(self.server.app, access_log=None, handle_signals=False)
+        # Idle keep-alive connections close after 15 s; request lines and headers stay within aiohttp's 8 KiB.
+        self.runner = web.AppRunner(self.server.app, access_log=None, handle_signals=False, keepalive_timeout=15)
         self.site: web.TCPSite | None = None
         self._password_task: asyncio.Task[None] | None = None
         self.silences_path = work_path / silence_store.FILE_NAME
