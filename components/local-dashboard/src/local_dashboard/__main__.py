@@ -23,6 +23,7 @@ from aiohttp import web
 from edgewatch_shared.component_env import start_component
 from edgewatch_shared.config_lifecycle import initial_config
 from edgewatch_shared.config_values import ConfigValueError
+from edgewatch_shared.ipc_connection import EXIT_ACCESS_DENIED
 from local_dashboard import silence_store
 from local_dashboard.auth import load_password_file
 from local_dashboard.books import InputError
@@ -246,8 +247,8 @@ async def run(thing: str, work_path: Path) -> int:
         await dashboard.stop()
         await loop.run_in_executor(None, ipc.close)
     if ipc.orphaned.is_set():
-        logger.error("dashboard stopped: the nucleus refused this process's IPC token")
-        return 1
+        logger.error("dashboard stopped: the nucleus refused this process's IPC token (status %d)", EXIT_ACCESS_DENIED)
+        return EXIT_ACCESS_DENIED
     logger.info("dashboard stopped")
     return 0
 
