@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +286,59 @@ def test_the_page_follows_prefers_color_scheme(dash: DashboardHandle, scheme: st
         axis = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--muted').trim()")
         assert axis == ("#667085" if scheme == "light" else "#98a2b3")
         assert log.page_errors == []
+
+
+EVIL_PAGE_SCRIPT = """async (target) => {
+    const ws = await new Promise((resolve) => {
+        const socket = new WebSocket(target.replace('http://', 'ws://') + '/ws');
+        socket.onopen = () => { socket.close(); resolve('open'); };
+        socket.onerror = () => resolve('refused');
+    });
+    const body = JSON.stringify({matchers: [{name: 'alertname', op: '=~', value: '.+'}], durationSeconds: 3600,
+                                 author: 'evil', comment: 'mute everything'});
+    // A "simple" cross-origin request: the browser sends it (with the cookie) without asking first.
+    await fetch(target + '/api/v1/silences', {method: 'POST', mode: 'no-cors', credentials: 'include',
+                                              headers: {'Content-Type': 'text/plain'}, body}).catch(() => null);
+    return ws;
+}"""
+
+
+@contextmanager
+def other_origin_site() -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 (another port, so another origin) serving one harmless page."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<!doctype html><title>not the dashboard</title>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_a_page_of_another_origin_can_neither_open_the_websocket_nor_create_a_silence(dash: DashboardHandle) -> None:
+    with chromium() as context, other_origin_site() as evil_origin:
+        page, _ = open_page(context)
+        log_in(page, dash.url, dash.password)  # the victim is logged in in this browser
+        # Same site as the dashboard (ports do not count for SameSite, so the cookie goes along) and, being
+        # on loopback too, allowed by Chromium's local-network checks: only the server's Origin check is left.
+        evil = context.new_page()
+        evil.goto(evil_origin + "/")
+        assert evil.evaluate(EVIL_PAGE_SCRIPT, dash.url) == "refused"
+        silences = page.request.get(dash.url + "/api/v1/silences")
+        assert silences.status == 200 and silences.json()["silences"] == []
+        expect(page.locator("#conn")).to_have_text("live")  # the real page is not disturbed
