@@ -140,6 +140,14 @@ def gateway_metrics(t: float, *, cpu: float | None = None, cores: int = 4) -> li
             metric("diskio.read_bytes", scale * abs(1.8e6 * math.sin(t / 23)), "B/s", device=device),
             metric("diskio.write_bytes", scale * (4e5 + abs(2.6e6 * math.sin(t / 31 + 1))), "B/s", device=device),
         ]
+    procs = (("python3", 412, 9.5, 88e6), ("mosquitto", 733, 3.1, 12e6), ("java", 1021, 2.4, 310e6),
+             ("sshd", 655, 0.6, 9e6), ("systemd-journal", 211, 0.4, 41e6))  # fmt: skip
+    out.append(metric("system.process_count", 143.0))
+    for rank, (name, pid, cpu_pct, _) in enumerate(sorted(procs, key=lambda p: -p[2]), start=1):
+        out.append(metric("process.cpu_percent", round(cpu_pct * (1 + 0.3 * math.sin(t / 9 + pid)), 1), "%",
+                          pid=str(pid), process=name, rank=str(rank)))  # fmt: skip
+    for rank, (name, pid, _, rss) in enumerate(sorted(procs, key=lambda p: -p[3]), start=1):
+        out.append(metric("process.memory_rss", rss, "B", pid=str(pid), process=name, rank=str(rank)))
     for nic, scale in (("eth0", 1.0), ("wlan0", 0.25), ("lo", 3.0)):
         out += [
             metric("net.bytes_recv", scale * (6e5 + 4.5e5 * math.sin(t / 17)), "B/s", interface=nic),

@@ -88,6 +88,14 @@ def test_tiles_colour_by_threshold_with_one_tile_per_disk_and_per_series_charts(
         expect(tile(page, "temperature").locator(".value")).to_have_text(re.compile(r"^\d+\.\d °C$"))
         expect(tile(page, "uptime").locator(".value")).to_have_text(re.compile(r"^9d \d+h$"))
         expect(tile(page, "load").locator(".value")).to_have_text(re.compile(r"^\d"))
+        # Top processes of the newest sample, in rank order.
+        expect(page.locator("#processes-card")).to_be_visible()
+        expect(page.locator("#top-mem .process .p-name")).to_have_text(
+            ["java", "python3", "systemd-journal", "mosquitto", "sshd"]
+        )
+        expect(page.locator("#top-mem .process").first.locator(".p-value")).to_have_text("296 MiB")
+        expect(page.locator("#top-cpu .process").first).to_have_attribute("data-pid", "412")
+        expect(page.locator("#process-count")).to_have_text("143")
         # Network sums the interfaces but leaves out loopback traffic.
         expect(tile(page, "net").locator(".sub")).to_contain_text("2 interfaces")
         for chart, series in (("cpu", ["total", "cpu0", "cpu1", "cpu2", "cpu3"]),

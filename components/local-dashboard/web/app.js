@@ -316,6 +316,35 @@
     }
   }
 
+  // ---------------------------------------------------------------- top processes
+
+  /** The newest sample's ranking (older samples' pids linger in history until they age out). */
+  function topOf(name) {
+    const all = latest(name, (l) => l.rank !== undefined);
+    if (!all.length) return [];
+    const newest = Math.max(...all.map((p) => p.ts));
+    return all.filter((p) => p.ts === newest).sort((a, b) => Number(a.labels.rank) - Number(b.labels.rank)).slice(0, 10);
+  }
+
+  function processRow(p, unit) {
+    const row = el('li', 'process');
+    row.dataset.pid = String(p.labels.pid || '');
+    const name = el('span', 'p-name', p.labels.process || '?');
+    name.title = `pid ${p.labels.pid || '?'}`;
+    row.append(name, el('span', 'p-pid', p.labels.pid || ''), el('span', 'p-value', fmtValue(p.value, unit)));
+    return row;
+  }
+
+  function renderProcesses() {
+    const cpu = topOf('process.cpu_percent');
+    const mem = topOf('process.memory_rss');
+    $('#processes-card').hidden = cpu.length === 0 && mem.length === 0;
+    $('#top-cpu').replaceChildren(...cpu.map((p) => processRow(p, '%')));
+    $('#top-mem').replaceChildren(...mem.map((p) => processRow(p, 'B')));
+    const count = latestOne('system.process_count');
+    $('#process-count').textContent = Number.isFinite(count) ? String(Math.round(count)) : '';
+  }
+
   // ---------------------------------------------------------------- charts
 
   const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
@@ -784,6 +813,7 @@
     if (dirty.series) {
       trimSeries();
       renderTiles();
+      renderProcesses();
       renderCharts();
       dirty.series = false;
     }
