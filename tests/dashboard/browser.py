@@ -80,6 +80,10 @@ class PageLog:
         own_ws = own.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
         return [u for u in self.requests if origin(u) != own] + [u for u in self.websockets if origin(u) != own_ws]
 
+    def script_errors(self) -> list[str]:
+        """Uncaught errors, and the errors app.js reports itself (it keeps rendering the other panels)."""
+        return self.page_errors + [m for m in self.console_errors if m.startswith("dashboard:")]
+
     def csp_violations(self) -> list[str]:
         return [m for m in self.console_errors if "Content Security Policy" in m]
 

@@ -71,7 +71,7 @@ def test_a_published_metric_appears_in_its_tile_and_chart_within_2_s(dash: Dashb
         elapsed = time.monotonic() - started
         assert elapsed < 2.0, f"tile and chart took {elapsed:.2f} s"
         expect(tile(page, "cpu")).to_have_class(re.compile(r"\bok\b"))
-        assert log.page_errors == [] and log.csp_violations() == []
+        assert log.script_errors() == [] and log.csp_violations() == []
 
 
 def test_tiles_colour_by_threshold_with_one_tile_per_disk_and_per_series_charts(dash: DashboardHandle) -> None:
@@ -104,7 +104,7 @@ def test_tiles_colour_by_threshold_with_one_tile_per_disk_and_per_series_charts(
                               ("load", ["1m", "5m", "15m"]), ("memory", ["memory", "swap"])):  # fmt: skip
             legend = page.locator(f'.chart[data-chart="{chart}"] .u-series th')
             expect(legend).to_have_text(["Time", *series])
-        assert log.page_errors == [] and log.csp_violations() == []
+        assert log.script_errors() == [] and log.csp_violations() == []
 
 
 def test_alerts_health_and_hostile_labels_are_shown_as_text_and_run_nothing(dash: DashboardHandle) -> None:
@@ -146,7 +146,7 @@ def test_alerts_health_and_hostile_labels_are_shown_as_text_and_run_nothing(dash
         assert page.locator("img").count() == 0, "a label value became an <img> element"
         assert log.dialogs == [], f"the page ran script from data: {log.dialogs}"
         assert not [u for u in log.requests if u.endswith("/x")], "an <img src=x> was fetched"
-        assert log.page_errors == [] and log.csp_violations() == []
+        assert log.script_errors() == [] and log.csp_violations() == []
 
 
 def is_snapshot(payload: str | bytes, range_name: str) -> bool:
@@ -180,7 +180,7 @@ def test_ranges_come_from_the_server_and_the_page_asks_nothing_of_any_other_orig
         assert {"/static/app.js", "/static/app.css", "/static/uPlot.iife.min.js", "/api/v1/info"} <= paths, paths
         assert log.websockets and all(u.endswith("/ws") for u in log.websockets)
         assert log.foreign_requests(dash.url) == []
-        assert log.page_errors == [] and log.csp_violations() == []
+        assert log.script_errors() == [] and log.csp_violations() == []
 
 
 def test_the_indicator_shows_reconnecting_when_the_websocket_drops_and_live_again(dash: DashboardHandle) -> None:
@@ -207,7 +207,7 @@ def test_the_indicator_shows_reconnecting_when_the_websocket_drops_and_live_agai
         # The new connection carries data again.
         publish_cpu(dash, 61.5)
         expect(tile(page, "cpu").locator(".value")).to_have_text("61.5 %", timeout=2000)
-        assert log.page_errors == []
+        assert log.script_errors() == []
 
 
 def test_a_phone_sized_screen_shows_everything_without_horizontal_overflow(dash: DashboardHandle) -> None:
@@ -237,7 +237,7 @@ def test_a_phone_sized_screen_shows_everything_without_horizontal_overflow(dash:
         expect(form).to_be_visible()
         box = form.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= widths["viewport"], box
-        assert log.page_errors == [] and log.csp_violations() == []
+        assert log.script_errors() == [] and log.csp_violations() == []
 
 
 def test_a_dashboard_restart_drops_the_session_and_the_page_asks_for_login_again(dash: DashboardHandle) -> None:
@@ -250,7 +250,7 @@ def test_a_dashboard_restart_drops_the_session_and_the_page_asks_for_login_again
         expect(page).to_have_url(dash.url + "/login", timeout=30_000)
         log_in(page, dash.url, dash.password)
         expect(page.locator("#conn")).to_have_text("live")
-        assert log.page_errors == []
+        assert log.script_errors() == []
 
 
 def test_the_silence_form_says_what_is_wrong_and_shows_the_servers_refusal(dash: DashboardHandle) -> None:
@@ -276,7 +276,7 @@ def test_the_silence_form_says_what_is_wrong_and_shows_the_servers_refusal(dash:
         expect(error).to_have_text(re.compile(r"^Not created: .*matchers\[0\]\.value"))
         expect(page.locator("#silence-form")).to_be_visible()
         expect(page.locator("#silences .silence")).to_have_count(0)
-        assert log.page_errors == []
+        assert log.script_errors() == []
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -293,7 +293,7 @@ def test_the_page_follows_prefers_color_scheme(dash: DashboardHandle, scheme: st
             assert (luminance > 200) if scheme == "light" else (luminance < 60), (scheme, rgb)
         axis = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--muted').trim()")
         assert axis == ("#667085" if scheme == "light" else "#98a2b3")
-        assert log.page_errors == []
+        assert log.script_errors() == []
 
 
 EVIL_PAGE_SCRIPT = """async (target) => {

@@ -35,7 +35,7 @@ def test_without_a_session_the_page_redirects_to_login_and_the_api_answers_401(d
         for path in ("/api/v1/series?range=5m", "/api/v1/alerts", "/api/v1/info"):
             response = page.request.get(dash.url + path)
             assert response.status == 401, path
-        assert log.page_errors == [] and log.csp_violations() == []
+        assert log.script_errors() == [] and log.csp_violations() == []
 
 
 def test_a_wrong_password_shows_an_error_and_gives_no_session(dash: DashboardHandle) -> None:
@@ -49,7 +49,7 @@ def test_a_wrong_password_shows_an_error_and_gives_no_session(dash: DashboardHan
         assert session_cookies(context) == []
         page.goto(dash.url + "/")
         expect(page).to_have_url(dash.url + "/login")
-        assert log.page_errors == [] and log.csp_violations() == []
+        assert log.script_errors() == [] and log.csp_violations() == []
 
 
 def test_the_right_password_opens_the_dashboard_and_logout_closes_it(dash: DashboardHandle) -> None:
@@ -63,7 +63,7 @@ def test_the_right_password_opens_the_dashboard_and_logout_closes_it(dash: Dashb
         expect(page).to_have_url(dash.url + "/login")
         page.goto(dash.url + "/")
         expect(page).to_have_url(dash.url + "/login")
-        assert log.page_errors == [] and log.csp_violations() == []
+        assert log.script_errors() == [] and log.csp_violations() == []
 
 
 def test_without_script_the_plain_form_shows_the_error_from_the_query_string(dash: DashboardHandle) -> None:
@@ -101,4 +101,4 @@ def test_repeated_failures_are_slowed_down_and_the_page_says_for_how_long(dash: 
         page.click("#login-submit")
         expect(error).to_have_text(re.compile(r"^Too many failed attempts"))
         assert session_cookies(context) == []
-        assert log.page_errors == []
+        assert log.script_errors() == []

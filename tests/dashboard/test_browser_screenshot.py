@@ -82,5 +82,5 @@ def test_screenshot_of_the_dashboard_with_live_data(dashboard_with_router: Dashb
         page.mouse.move(0, 0)  # no hover effects in the picture
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
-        assert log.page_errors == [] and log.csp_violations() == [] and log.foreign_requests(dash.url) == []
+        assert log.script_errors() == [] and log.csp_violations() == [] and log.foreign_requests(dash.url) == []
     assert SCREENSHOT.stat().st_size > 50_000  # a real picture, not an empty page

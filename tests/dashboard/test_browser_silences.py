@@ -106,4 +106,4 @@ def test_a_silence_made_in_the_page_mutes_the_router_and_expiring_it_unmutes(
                    what="the un-muted alert notified again")  # fmt: skip
         expect(row).not_to_have_class(re.compile(r"\bsilenced\b"))
         expect(row).to_have_attribute("data-state", "firing")
-        assert log.page_errors == [] and log.csp_violations() == [] and log.dialogs == []
+        assert log.script_errors() == [] and log.csp_violations() == [] and log.dialogs == []

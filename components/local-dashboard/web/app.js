@@ -807,20 +807,29 @@
 
   let scheduled = false;
 
+  /** One panel failing on odd data must not blank the others: each keeps its last good rendering. */
+  function guarded(what, fn) {
+    try {
+      fn();
+    } catch (e) {
+      console.error(`dashboard: rendering ${what} failed:`, e);
+    }
+  }
+
   function render() {
     scheduled = false;
     $('#thing').textContent = state.thing || '—';
     if (dirty.series) {
-      trimSeries();
-      renderTiles();
-      renderProcesses();
-      renderCharts();
       dirty.series = false;
+      guarded('series', trimSeries);
+      guarded('tiles', renderTiles);
+      guarded('processes', renderProcesses);
+      guarded('charts', renderCharts);
     }
-    if (dirty.alerts) { renderAlerts(); dirty.alerts = false; }
-    if (dirty.silences) { renderSilences(); dirty.silences = false; }
-    if (dirty.health) { renderHealth(); dirty.health = false; }
-    refreshRelativeTimes();
+    if (dirty.alerts) { dirty.alerts = false; guarded('alerts', renderAlerts); }
+    if (dirty.silences) { dirty.silences = false; guarded('silences', renderSilences); }
+    if (dirty.health) { dirty.health = false; guarded('health', renderHealth); }
+    guarded('times', refreshRelativeTimes);
   }
 
   function schedule() {
@@ -853,8 +862,11 @@
 
   function onFrame(ev) {
     let msg;
-    try { msg = JSON.parse(ev.data); } catch (_) { return; }
-    if (!msg || typeof msg !== 'object') return;
+    try { msg = JSON.parse(ev.data); } catch (_) { msg = null; }
+    if (!msg || typeof msg !== 'object') {
+      console.warn('dashboard: ignored a WebSocket frame that is not a JSON object');
+      return;
+    }
     if (Number.isFinite(msg.serverTime)) state.clockOffset = msg.serverTime - Date.now();
     state.lastFrameAt = Date.now();
     if (msg.type === 'snapshot') {
@@ -944,7 +956,7 @@
     document.addEventListener('visibilitychange', () => { if (!document.hidden) { dirty.series = true; schedule(); } });
     // Relative times ("for 5m") and the chart's moving window advance even when no frame arrives.
     setInterval(() => { dirty.series = true; schedule(); }, 5000);
-    setInterval(refreshRelativeTimes, 1000);
+    setInterval(() => guarded('times', refreshRelativeTimes), 1000);
     fetch('/api/v1/info', { credentials: 'same-origin', cache: 'no-store' }).then((resp) => {
       if (resp.status === 401) { location.assign('/login'); return null; }
       return resp.ok ? resp.json() : null;
