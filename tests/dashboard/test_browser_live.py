@@ -240,19 +240,6 @@ def test_a_phone_sized_screen_shows_everything_without_horizontal_overflow(dash:
         assert log.script_errors() == [] and log.csp_violations() == []
 
 
-def test_a_dashboard_restart_drops_the_session_and_the_page_asks_for_login_again(dash: DashboardHandle) -> None:
-    with chromium() as context:
-        page, log = open_page(context)
-        log_in(page, dash.url, dash.password)
-        dash.runtime.run(dash.runtime.runtime.restart_component(DASHBOARD))
-        expect(page.locator("#conn")).to_have_attribute("data-state", "reconnecting")
-        # Sessions live in memory: once the server is back, the page notices its session is gone.
-        expect(page).to_have_url(dash.url + "/login", timeout=30_000)
-        log_in(page, dash.url, dash.password)
-        expect(page.locator("#conn")).to_have_text("live")
-        assert log.script_errors() == []
-
-
 def test_the_silence_form_says_what_is_wrong_and_shows_the_servers_refusal(dash: DashboardHandle) -> None:
     with chromium() as context:
         page, log = open_page(context)
@@ -350,3 +337,17 @@ def test_a_page_of_another_origin_can_neither_open_the_websocket_nor_create_a_si
         silences = page.request.get(dash.url + "/api/v1/silences")
         assert silences.status == 200 and silences.json()["silences"] == []
         expect(page.locator("#conn")).to_have_text("live")  # the real page is not disturbed
+
+
+# Last in this module: it restarts the shared dashboard.
+def test_a_dashboard_restart_drops_the_session_and_the_page_asks_for_login_again(dash: DashboardHandle) -> None:
+    with chromium() as context:
+        page, log = open_page(context)
+        log_in(page, dash.url, dash.password)
+        dash.runtime.run(dash.runtime.runtime.restart_component(DASHBOARD))
+        expect(page.locator("#conn")).to_have_attribute("data-state", "reconnecting")
+        # Sessions live in memory: once the server is back, the page notices its session is gone.
+        expect(page).to_have_url(dash.url + "/login", timeout=30_000)
+        log_in(page, dash.url, dash.password)
+        expect(page.locator("#conn")).to_have_text("live")
+        assert log.script_errors() == []
