@@ -162,7 +162,7 @@ def test_ranges_come_from_the_server_and_the_page_asks_nothing_of_any_other_orig
         log_in(page, dash.url, dash.password)
         publish_gateway(dash)
         expect(page.locator('.chart[data-chart="cpu"] canvas').first).to_be_attached(timeout=2000)
-        for name in ("15m", "1h", "6h", "24h", "5m"):
+        for name in ("15m", "6h", "24h", "5m", "1h"):
             # Each range button asks the server over the WebSocket, which answers with that range's snapshot.
             with sockets[-1].expect_event("framereceived", predicate=lambda p, n=name: is_snapshot(p, n)):
                 page.click(f'button[data-range="{name}"]')
@@ -174,11 +174,14 @@ def test_ranges_come_from_the_server_and_the_page_asks_nothing_of_any_other_orig
         page.reload()
         expect(page.locator('#conn[data-state="live"]')).to_be_visible()
         expect(page.locator('.chart[data-chart="cpu"] canvas').first).to_be_attached()
+        expect(page.locator('button[data-range="1h"]')).to_have_attribute("aria-pressed", "true")  # remembered
 
         # Not vacuous: the page did load its script, styles, uPlot and the API, and opened /ws.
         paths = {u.removeprefix(dash.url) for u in log.requests}
         assert {"/static/app.js", "/static/app.css", "/static/uPlot.iife.min.js", "/api/v1/info"} <= paths, paths
-        assert log.websockets and all(u.endswith("/ws") for u in log.websockets)
+        assert log.websockets and all(re.search(r"/ws\?range=\w+$", u) for u in log.websockets), log.websockets
+        # After the reload the page asked for the range it was left on, in the URL of its WebSocket.
+        assert log.websockets[-1].endswith("/ws?range=1h"), log.websockets
         assert log.foreign_requests(dash.url) == []
         assert log.script_errors() == [] and log.csp_violations() == []
 
@@ -192,7 +195,7 @@ def test_the_indicator_shows_reconnecting_when_the_websocket_drops_and_live_agai
             # Playwright sits between page and server: closing it here is a network drop for the page.
             routes.append((ws, ws.connect_to_server()))
 
-        page.route_web_socket(re.compile(r"/ws$"), route)
+        page.route_web_socket(re.compile(r"/ws(\?.*)?$"), route)
         log_in(page, dash.url, dash.password)
         conn = page.locator("#conn")
         expect(conn).to_have_text("live")

@@ -904,15 +904,13 @@
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     let ws;
     try {
-      ws = new WebSocket(`${proto}//${location.host}/ws`);
+      // The first snapshot is already for the chosen range (PROTOCOL.md: /ws?range=).
+      ws = new WebSocket(`${proto}//${location.host}/ws?range=${encodeURIComponent(state.range)}`);
     } catch (_) {
       scheduleReconnect();
       return;
     }
     socket = ws;
-    ws.addEventListener('open', () => {
-      if (state.range !== DEFAULT_RANGE) ws.send(JSON.stringify({ type: 'range', range: state.range }));
-    });
     ws.addEventListener('message', onFrame);
     ws.addEventListener('close', async () => {
       if (socket !== ws) return;
