@@ -8,6 +8,9 @@ connection is gone marks the connection broken, and the next call reconnects (wi
 When the nucleus keeps refusing the component's SVCUID (it restarted and runs a newer copy), the
 connection gives up: `orphaned` is set and the `on_orphaned` callbacks run, so `main()` can stop
 and exit with `ipc_connection.EXIT_ACCESS_DENIED` instead of living on as an orphan.
+
+Topic subscriptions (`set_subscriptions`) are kept here too: one stream per topic, re-opened on
+every connect; a subclass says how an event becomes what its handlers get (`decode_event`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ logger = logging.getLogger(__name__)
 CONFIG_TIMEOUT_SECONDS = 10.0
 
 Validator = Callable[[Mapping[str, Any] | None], str | None]
+Handler = Callable[[Any], None]
 
 
 class IpcUnavailableError(ConnectionError):
@@ -46,6 +50,8 @@ class ComponentIpc:
         self._validate: Validator | None = None
         self.orphaned = threading.Event()
         self._orphan_handlers: list[Callable[[str], None]] = []
+        self._topics: dict[str, Handler] = {}
+        self._topic_streams: dict[str, Any] = {}
         self._connection = connection_factory(on_connected=self._open_streams)
         # Factories in tests may build their own IpcConnection; the hook goes on whatever they return.
         set_on_give_up = getattr(self._connection, "set_on_give_up", None)
@@ -98,6 +104,20 @@ class ComponentIpc:
             self._failed(client, err)
             raise
 
+    def get_secret_value(self, arn: str) -> str:
+        client = self._client()
+        try:
+            response = client.get_secret_value_async(secret_id=arn).result(CONFIG_TIMEOUT_SECONDS)
+        except Exception as err:
+            self._failed(client, err)
+            raise
+        value = response.secret_value
+        if value is None:
+            raise ValueError(f"secret {arn} has no value")
+        if value.secret_string is not None:
+            return value.secret_string
+        return (value.secret_binary or b"").decode()
+
     def get_configuration(self) -> dict[str, Any]:
         client = self._client()
         try:
@@ -107,11 +127,53 @@ class ComponentIpc:
             raise
         return dict(response.value or {})
 
+    # -- topic streams
+    def set_subscriptions(self, handlers: Mapping[str, Handler]) -> None:
+        """Topic -> handler(what `decode_event` made of the message); re-subscribes at once if connected."""
+        with self._lock:
+            self._topics = dict(handlers)
+        client = self._connection.client
+        if client is not None:
+            self._sync_topic_streams(client)
+
+    def decode_event(self, event: model.SubscriptionResponseMessage) -> Any:
+        """What a handler receives for `event`; subclasses decide (a document, bytes, or an exception)."""
+        if event.json_message is not None:
+            return event.json_message.message
+        if event.binary_message is not None:
+            return bytes(event.binary_message.message or b"")
+        return ValueError("empty pub/sub message")
+
+    def _sync_topic_streams(self, client: GreengrassCoreIPCClientV2) -> None:
+        with self._lock:
+            wanted = dict(self._topics)
+            for topic in [t for t in self._topic_streams if t not in wanted]:
+                close_stream_quietly(self._topic_streams.pop(topic))
+            missing = [t for t in wanted if t not in self._topic_streams]
+        for topic in missing:
+            handler = wanted[topic]
+
+            def on_event(event: model.SubscriptionResponseMessage, handler: Handler = handler) -> None:
+                handler(self.decode_event(event))
+
+            try:
+                _, operation = client.subscribe_to_topic(
+                    topic=topic, on_stream_event=on_event, on_stream_error=self._keep_open
+                )
+            except Exception as err:
+                self._failed(client, err)
+                logger.error("could not subscribe to %s: %s", topic, err)
+                continue
+            with self._lock:
+                self._topic_streams[topic] = operation
+            logger.info("subscribed to %s", topic)
+
     # -- streams
     def _open_streams(self, client: GreengrassCoreIPCClientV2) -> None:
         """Runs on every connect (see `IpcConnection`); subclasses add their own streams around it."""
         with self._lock:
             self._config_streams = []
+            self._topic_streams = {}  # the old connection took them along
         if self._validate is not None:
             _, operation = client.subscribe_to_validate_configuration_updates(
                 on_stream_event=lambda event: self._on_validate(client, event), on_stream_error=self._keep_open
@@ -124,6 +186,7 @@ class ComponentIpc:
             self._add_config_stream(operation)
             # Anything that changed while we were disconnected would otherwise go unnoticed.
             self._config_changed()
+        self._sync_topic_streams(client)
 
     def _add_config_stream(self, operation: Any) -> None:
         with self._lock:
@@ -146,7 +209,8 @@ class ComponentIpc:
 
     def close(self) -> None:
         with self._lock:
-            streams, self._config_streams = self._config_streams, []
+            streams, self._config_streams = self._config_streams + list(self._topic_streams.values()), []
+            self._topic_streams = {}
         for operation in streams:
             close_stream_quietly(operation)
         self._connection.close()

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from awsiot.greengrasscoreipc import model
-from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
-from edgewatch_shared.component_ipc import CONFIG_TIMEOUT_SECONDS, ComponentIpc, close_stream_quietly
+from edgewatch_shared.component_ipc import ComponentIpc
 from edgewatch_shared.ipc_connection import IpcConnection
 
 logger = logging.getLogger(__name__)
@@ -45,18 +44,14 @@ class RouterIpc(ComponentIpc):
 
     def __init__(self, connection_factory: Callable[..., IpcConnection] = IpcConnection) -> None:
         self.max_message_bytes: int | None = None  # binary messages beyond this are refused unparsed
-        self._topics: dict[str, Callable[[Any], None]] = {}
-        self._topic_streams: dict[str, Any] = {}
         super().__init__(connection_factory)
 
-    # -- set-up (before the first call that connects)
-    def set_subscriptions(self, handlers: Mapping[str, Callable[[Any], None]]) -> None:
-        """Topic -> handler(document or exception); re-subscribes at once if connected."""
-        with self._lock:
-            self._topics = dict(handlers)
-        client = self._connection.client
-        if client is not None:
-            self._sync_topic_streams(client)
+    def decode_event(self, event: model.SubscriptionResponseMessage) -> Any:
+        """The JSON document, or the ValueError saying why there is none (handlers count it)."""
+        try:
+            return decode_message(event, self.max_message_bytes)
+        except ValueError as err:
+            return err
 
     # -- calls
     def publish_iot_core(self, topic: str, payload: bytes) -> None:
@@ -69,54 +64,3 @@ class RouterIpc(ComponentIpc):
         except Exception as err:
             self._failed(client, err)
             raise
-
-    def get_secret_value(self, arn: str) -> str:
-        client = self._client()
-        try:
-            response = client.get_secret_value_async(secret_id=arn).result(CONFIG_TIMEOUT_SECONDS)
-        except Exception as err:
-            self._failed(client, err)
-            raise
-        value = response.secret_value
-        if value is None:
-            raise ValueError(f"secret {arn} has no value")
-        if value.secret_string is not None:
-            return value.secret_string
-        return (value.secret_binary or b"").decode()
-
-    # -- streams
-    def _open_streams(self, client: GreengrassCoreIPCClientV2) -> None:
-        with self._lock:
-            self._topic_streams = {}  # the old connection took them along
-        super()._open_streams(client)
-        self._sync_topic_streams(client)
-
-    def _sync_topic_streams(self, client: GreengrassCoreIPCClientV2) -> None:
-        with self._lock:
-            wanted = dict(self._topics)
-            for topic in [t for t in self._topic_streams if t not in wanted]:
-                close_stream_quietly(self._topic_streams.pop(topic))
-            missing = [t for t in wanted if t not in self._topic_streams]
-        for topic in missing:
-            handler = wanted[topic]
-
-            def on_event(event: model.SubscriptionResponseMessage, handler: Callable[[Any], None] = handler) -> None:
-                try:
-                    doc: Any = decode_message(event, self.max_message_bytes)
-                except ValueError as err:
-                    doc = err
-                handler(doc)
-
-            _, operation = client.subscribe_to_topic(
-                topic=topic, on_stream_event=on_event, on_stream_error=self._keep_open
-            )
-            with self._lock:
-                self._topic_streams[topic] = operation
-            logger.info("subscribed to %s", topic)
-
-    def close(self) -> None:
-        with self._lock:
-            streams, self._topic_streams = list(self._topic_streams.values()), {}
-        for operation in streams:
-            close_stream_quietly(operation)
-        super().close()  # the configuration streams, then the connection
