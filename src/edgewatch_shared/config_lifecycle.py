@@ -24,11 +24,8 @@ wrote). Configuration values are never logged, only the reasons a reader gives.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,6 +36,7 @@ from awsiot.greengrasscoreipc import model
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
 from edgewatch_shared.config_values import ConfigValueError, check_document
+from edgewatch_shared.private_files import write_atomic
 from edgewatch_shared.sqlite_store import quarantine
 
 logger = logging.getLogger(__name__)
@@ -87,33 +85,14 @@ class LastGoodConfig:
         except (TypeError, ValueError, RecursionError) as err:
             logger.error("last good configuration not saved: not JSON (%s)", type(err).__name__)
             return False
-        tmp_name = ""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # A unique temp name: live updates arrive on several threads at once.
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-            with os.fdopen(fd, "wb") as out:  # mkstemp creates the file 0600
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp_name, self.path)
-            _fsync_dir(self.path.parent)
+            write_atomic(self.path, data)
         except OSError as err:  # e.g. a full disk: keep running, the previous file stays intact
             logger.error("last good configuration not saved to %s: %s", self.path, err.strerror or err)
-            if tmp_name:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp_name)
             return False
         return True
 
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)

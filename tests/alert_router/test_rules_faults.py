@@ -134,7 +134,7 @@ def _one_notification() -> Any:
 
 
 def test_a_corrupt_alert_state_file_is_moved_aside(tmp_path: Path) -> None:
-    from alert_router.state_file import read_json, write_json_atomic
+    from edgewatch_shared.private_files import read_json, write_json_atomic
 
     path = tmp_path / "alert-router-state.json"
     write_json_atomic(path, {"version": 1})

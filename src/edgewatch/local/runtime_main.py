@@ -9,7 +9,6 @@ import logging
 import os
 import secrets as token_source
 import signal
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from edgewatch.local.layout import RuntimeLayout
 from edgewatch.local.process_registry import PRIVATE_UMASK
 from edgewatch.local.runtime import LocalRuntime
 from edgewatch.local.state_files import private_dir
+from edgewatch_shared.private_files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +48,7 @@ def running_pid(layout: RuntimeLayout) -> int | None:
 
 def _write_private(path: Path, text: str) -> None:
     """Atomically, mode 0600: the CLI may read these while they are being written."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text.encode())
 
 
 async def serve(runtime: LocalRuntime, on_ready: Callable[[LocalRuntime], Awaitable[None]] | None = None) -> None:

@@ -13,10 +13,11 @@ import datetime as dt
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from edgewatch_shared.private_files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +40,8 @@ def private_dir(path: Path) -> Path:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Replace `path` with `data` as JSON, atomically and durably, mode 0600."""
-    text = json.dumps(data, indent=1, sort_keys=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mkstemp: 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # the rename itself must survive a power cut too
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode())
 
 
 def open_private_append(path: Path) -> Any:

@@ -16,11 +16,11 @@ from alert_router.outbox import Outbox
 from alert_router.secrets import Redactor, SecretSource
 from alert_router.service import RouterService
 from alert_router.startup import LAST_GOOD_FILE, LastGoodConfig, startup_config
-from alert_router.state_file import read_json
 from alert_router.wiring import IntegrationFactory, silence_book
 from edgewatch_shared.component_env import start_component, stop_on_signals
 from edgewatch_shared.config_values import ConfigValueError
 from edgewatch_shared.ipc_connection import EXIT_ACCESS_DENIED
+from edgewatch_shared.private_files import read_json
 
 logger = logging.getLogger("alert_router")
 

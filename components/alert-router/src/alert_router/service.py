@@ -23,8 +23,8 @@ from alert_router.delivery import Deliverer, Integration
 from alert_router.notification import Notification
 from alert_router.outbox import Outbox
 from alert_router.sizing import estimated_size
-from alert_router.state_file import write_json_atomic
 from edgewatch_shared import health_message
+from edgewatch_shared.private_files import write_json_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alert_router.config import RouterConfig, parse_config, validity_reason
-from alert_router.state_file import read_json, write_json_atomic
+from edgewatch_shared.private_files import read_json, write_json_atomic
 
 logger = logging.getLogger(__name__)
 

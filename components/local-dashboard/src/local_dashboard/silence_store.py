@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
+from edgewatch_shared.private_files import write_json_atomic
 from edgewatch_shared.sqlite_store import quarantine
 
 logger = logging.getLogger(__name__)
@@ -40,10 +40,4 @@ def load(path: Path, now_s: float) -> list[dict[str, Any]]:
 
 
 def save(path: Path, docs: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(docs, handle, separators=(",", ":"))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_json_atomic(path, docs)

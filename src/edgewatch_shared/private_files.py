@@ -1,6 +1,7 @@
-"""Small JSON state files under the work directory: written atomically (temp file, fsync, rename,
-mode 0600: they may hold a webhook URL), read defensively (a corrupt file is moved aside as
-`<name>.corrupt-<timestamp>`, never deleted, and the caller starts without it)."""
+"""Small private state files (the components' under their work folder, the runtime's under its root):
+written atomically (temp file, fsync, rename, folder fsync; mode 0600, since they may hold a webhook
+URL or a password), read defensively (a corrupt file is moved aside as `<name>.corrupt-<timestamp>`,
+never deleted, and the caller starts without it). The one implementation of both for the suite."""
 
 from __future__ import annotations
 
@@ -18,8 +19,14 @@ MAX_STATE_BYTES = 64 << 20
 
 
 def write_json_atomic(path: Path, doc: Any) -> None:
-    """Replace `path` with `doc` so that a crash leaves either the old or the new file, never half."""
-    data = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+    """Replace `path` with `doc` as compact JSON (never NaN/inf), atomically; see `write_atomic`."""
+    write_atomic(path, json.dumps(doc, separators=(",", ":"), allow_nan=False).encode())
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a crash leaves either the old or the new file, never half.
+
+    The temp name is unique (writers on several threads may race; the last rename wins whole)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o600)
