@@ -11,6 +11,8 @@
 2. RSS after a full history (simulated clock, in a fresh process): 23 h of that sample set at 60 s
    then 1 h at 1 s, so both tiers are full (1 h raw at 1 s, 24 h of 1-minute means).
 3. Page weight: the built assets (HTML + JS + CSS) gzip-compressed, as served.
+4. Time from navigation to the first chart drawn, in headless Chromium (Debian's /usr/bin/chromium
+   through Playwright), logged in, with the live feed and history of step 1: median of 5 loads.
 """
 
 from __future__ import annotations
@@ -89,6 +91,37 @@ def page_weight(static: Path) -> tuple[int, int]:
     raw = sum((static / n).stat().st_size for n in PAGE)
     gz = sum((static / f"{n}.gz").stat().st_size for n in PAGE)
     return raw, gz
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def first_chart_seconds(url: str, password: str, loads: int = 5) -> float | None:
+    """Median time from `goto('/')` to a uPlot canvas in the CPU chart; None without Chromium."""
+    if not Path(CHROMIUM).exists():
+        return None
+    from playwright.sync_api import sync_playwright
+
+    times = []
+    with sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="ew-bench-chromium-") as profile:
+        context = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
+                                                        args=CHROMIUM_ARGS)  # fmt: skip
+        try:
+            page = context.new_page()
+            page.goto(url + "/login")
+            page.fill("input[name=password]", password)
+            page.press("input[name=password]", "Enter")
+            page.wait_for_url(url + "/")
+            for _ in range(loads):
+                started = time.perf_counter()
+                page.goto(url + "/")
+                page.wait_for_selector('.chart[data-chart="cpu"] canvas', timeout=30_000)
+                times.append(time.perf_counter() - started)
+        finally:
+            context.close()
+    return statistics.median(times)
 
 
 async def run_clients(url: str, password: str, clients: int, seconds: float, key: str,
@@ -226,6 +259,7 @@ def main() -> None:
                 latencies = asyncio.run(run_clients(url, password, args.clients, args.seconds, key, publish_times,
                                                     ready))  # fmt: skip
                 meter.join()
+                first_chart = first_chart_seconds(url, password)
                 stop.set()
                 feeder.join(5)
                 peak = peak_rss(dashboard.pid)
@@ -249,6 +283,10 @@ def main() -> None:
           f"RSS {history['after'] / 2**20:.1f} MiB ({(history['after'] - history['before']) / 2**20:.1f} MiB for the "
           "history)")  # fmt: skip
     print(f"  page weight            {gz_weight / 1024:.1f} KiB compressed ({raw_weight / 1024:.1f} KiB raw)")
+    if first_chart is None:
+        print(f"  first chart            not measured: {CHROMIUM} is missing")
+    else:
+        print(f"  first chart            {first_chart * 1000:.0f} ms from navigation (Chromium, median of 5)")
 
 
 if __name__ == "__main__":
