@@ -79,6 +79,7 @@ def main() -> int:
             config.metrics_topic: lambda doc: service.submit("metrics", doc),
             config.silences_topic: lambda doc: service.submit("silence", doc),
         })  # fmt: skip
+        ipc.set_iot_core_subscriptions(config.fleet.filters(), lambda topic, doc: service.submit("fleet", (topic, doc)))
 
     subscribe(config)
     ipc.connect()
@@ -108,11 +109,11 @@ def main() -> int:
 def _keep_connected(
     ipc: RouterIpc, service: RouterService, subscribe: Callable[[RouterConfig], None], stop: threading.Event
 ) -> None:
-    topics = (service.config.metrics_topic, service.config.silences_topic)
+    topics = (service.config.metrics_topic, service.config.silences_topic, service.config.fleet.filters())
     while not stop.wait(1.0):
         ipc.connect()  # reconnects with backoff after a nucleus restart; streams re-open on connect
         ipc.max_message_bytes = service.config.max_message_bytes
-        current = (service.config.metrics_topic, service.config.silences_topic)
+        current = (service.config.metrics_topic, service.config.silences_topic, service.config.fleet.filters())
         if current != topics:
             subscribe(service.config)
             topics = current
@@ -122,6 +123,9 @@ def _announce(config: RouterConfig, thing: str, outbox: Outbox) -> None:
     depth = sum(outbox.depth().values())
     logger.info("alert router for %s: %d rule(s); metrics from %s, silences from %s; %d notification(s) pending",
                 thing, len(config.rules), config.metrics_topic, config.silences_topic, depth)  # fmt: skip
+    if config.fleet.enabled:
+        logger.info("fleet input: IoT Core %s; DeviceSilent after %g s without a batch",
+                    ", ".join(config.fleet.filters()), config.fleet.silent_after)  # fmt: skip
     if not config.has_slack():
         logger.warning("no Slack receiver configured: notifications are logged (and published to the configured "
                        "topics); add a receiver with a 'slack' block to notify Slack")  # fmt: skip

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from alert_router.fleet import DEVICE_SILENT_DEFAULTS, FleetSpec, parse_fleet
 from alert_router.inhibition import InhibitRule, parse_inhibit_rules
 from alert_router.routing import Route, parse_route
 from alert_router.rules import Rule, parse_rules
@@ -65,6 +66,8 @@ DEFAULTS: dict[str, Any] = {
     "maxMessageBytes": 262144,
     "inboxMaxBytes": 16777216,
     "maxNotificationAgeSeconds": 86400,
+    "iotCoreInputs": [],
+    "deviceSilent": DEVICE_SILENT_DEFAULTS,
 }  # fmt: skip
 IGNORED_KEYS = frozenset({"accessControl"})
 MAX_MESSAGE_BYTES = 24 << 20  # the IPC frame limit: no message can be larger anyway
@@ -125,6 +128,7 @@ class RouterConfig:
     max_message_bytes: int = 262144  # a metric or silence message larger than this is refused unparsed
     inbox_max_bytes: int = 16 << 20  # messages waiting for the router loop, estimated size
     max_notification_age: float = 86400.0  # a queued notification older than this is dropped unsent
+    fleet: FleetSpec = field(default_factory=FleetSpec)  # IoT Core inputs and DeviceSilent (a hub); off by default
 
     def integrations(self) -> list[IntegrationSpec]:
         return [i for specs in self.receivers.values() for i in specs]
@@ -162,6 +166,7 @@ def parse_config(raw: Mapping[str, Any] | None) -> RouterConfig:
         inbox_max_bytes=as_int("inboxMaxBytes", doc["inboxMaxBytes"], minimum=65536, maximum=1 << 30),
         max_notification_age=parse_duration("maxNotificationAgeSeconds", doc["maxNotificationAgeSeconds"],
                                             minimum=60, maximum=365 * 86400, allow_zero=False),
+        fleet=parse_fleet(doc["iotCoreInputs"], doc["deviceSilent"]),
     )  # fmt: skip
 
 

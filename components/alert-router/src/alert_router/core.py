@@ -2,6 +2,7 @@
 
     core.on_metrics(doc, now)  -> notifications due now (group_wait 0 sends at once)
     core.on_silence(doc, now)  -> raises SilenceError on a bad command
+    core.on_fleet(topic, doc, now) -> an IoT Core batch or presence event (DeviceSilent, see fleet.py)
     core.tick(now)             -> advances for/keepFiringFor/absence and flushes due groups
 """
 
@@ -15,7 +16,9 @@ from typing import Any
 from alert_router.config import RouterConfig
 from alert_router.dispatcher import Dispatcher
 from alert_router.evaluator import Evaluator
+from alert_router.fleet import BatchError, FleetWatch
 from alert_router.inhibition import Inhibitor
+from alert_router.model import Alert
 from alert_router.notification import Notification
 from alert_router.silences import SilenceBook, parse_silence_message
 from alert_router.validation import check_shape, short_reason
@@ -33,6 +36,8 @@ class CoreStats:
     malformed_messages: int = 0
     silences_applied: int = 0
     malformed_silences: int = 0
+    fleet_messages: int = 0
+    malformed_fleet_messages: int = 0
 
 
 class RouterCore:
@@ -44,6 +49,7 @@ class RouterCore:
         self.thing = thing
         self.silences = silences or SilenceBook()
         self.evaluator = Evaluator(config.rules, thing, started_at=now)
+        self.fleet = FleetWatch(config.fleet)
         self.dispatcher = Dispatcher(config.route, Inhibitor(config.inhibit_rules), self.silences.silenced_by, thing)
         self.stats = CoreStats()
         if restored:
@@ -53,7 +59,8 @@ class RouterCore:
     def state(self) -> dict[str, Any]:
         """Firing alerts and what receivers were told about them: enough to send the RESOLVED after a
         restart (kill -9 included) for an alert that was announced firing."""
-        return {"version": STATE_VERSION, "alerts": self.evaluator.export_firing(), "log": self.dispatcher.export_log()}
+        return {"version": STATE_VERSION, "alerts": self.evaluator.export_firing(), "log": self.dispatcher.export_log(),
+                "fleet": self.fleet.export()}  # fmt: skip
 
     def _restore(self, state: Mapping[str, Any], now: float) -> None:
         try:
@@ -66,6 +73,9 @@ class RouterCore:
             logger.warning("stored alert state has an unknown format; starting without it")
             return
         restored = self.evaluator.restore_firing([a for a in alerts if isinstance(a, Mapping)], now)
+        fleet = state.get("fleet")
+        if self.fleet.spec.enabled and isinstance(fleet, list):
+            restored = restored + self.fleet.restore(fleet, now)
         for alert in restored:
             self.dispatcher.add(alert, now)
         self._dispatch_changes(now)  # the ones resolved at once (their rule changed while we were down)
@@ -81,6 +91,7 @@ class RouterCore:
         failed: list[str] = []
         parts: tuple[tuple[str, Callable[[], None]], ...] = (
             ("rules", lambda: self.evaluator.set_rules(config.rules, now)),
+            ("iotCoreInputs and deviceSilent", lambda: self.fleet.set_spec(config.fleet, now)),
             ("route and inhibitRules", lambda: self.dispatcher.set_route(config.route,
                                                                          Inhibitor(config.inhibit_rules), now)),
             ("alert changes", lambda: self._dispatch_changes(now)),
@@ -112,8 +123,29 @@ class RouterCore:
                 return []
         self.evaluator.ingest(message, now)
         if self._dispatch_changes(now):
-            return self.dispatcher.flush(now, self.evaluator.firing())
+            return self.dispatcher.flush(now, self._firing())
         return []
+
+    def on_fleet(self, topic: str, doc: Any, now: float) -> list[Notification]:
+        """One message from an IoT Core input: a collector batch (or a presence event). A malformed one
+        is counted and logged, never fatal."""
+        self.stats.fleet_messages += 1
+        try:
+            if isinstance(doc, Exception):
+                raise BatchError(str(doc))
+            self.fleet.on_message(topic, doc, now)
+        except BatchError as err:
+            self.stats.malformed_fleet_messages += 1
+            if self.stats.malformed_fleet_messages % 100 == 1:
+                logger.warning("malformed IoT Core message #%d on %s ignored: %s",
+                               self.stats.malformed_fleet_messages, topic[:256], str(err)[:300])  # fmt: skip
+            return []
+        if self._dispatch_changes(now):
+            return self.dispatcher.flush(now, self._firing())
+        return []
+
+    def _firing(self) -> list[Alert]:
+        return self.evaluator.firing() + self.fleet.firing()
 
     def on_silence(self, doc: Any, now: float) -> None:
         try:
@@ -126,16 +158,17 @@ class RouterCore:
 
     def tick(self, now: float) -> list[Notification]:
         self.evaluator.tick(now)
+        self.fleet.tick(now)
         self._dispatch_changes(now)
         for silence_id in self.silences.prune(now):
             logger.info("silence %s expired and was pruned", silence_id)
-        return self.dispatcher.flush(now, self.evaluator.firing())
+        return self.dispatcher.flush(now, self._firing())
 
     def next_flush(self) -> float | None:
         return self.dispatcher.next_flush()
 
     def _dispatch_changes(self, now: float) -> bool:
-        changes = self.evaluator.take_changes()
+        changes = self.evaluator.take_changes() + self.fleet.take_changes()
         for alert in changes:
             logger.info("alert %s %s (%s)", alert.name, alert.state.value, alert.fingerprint)
             self.dispatcher.add(alert, now)

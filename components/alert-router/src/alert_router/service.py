@@ -78,13 +78,15 @@ class RouterService:
 
     # -- thread-safe inputs (IPC callbacks)
     def submit(self, kind: str, payload: Any) -> None:
-        """kind: "metrics", "silence" or "config". Thread-safe, never blocks IPC: a message larger than
+        """kind: "metrics", "silence", "fleet" ((topic, doc) from IoT Core) or "config". Thread-safe, never
+        blocks IPC: a message larger than
         maxMessageBytes is refused, and one that would take the inbox past inboxMaxBytes is dropped;
         both are counted and logged."""
         size = 0
-        if kind in ("metrics", "silence") and not isinstance(payload, Exception):
+        body = payload[1] if kind == "fleet" else payload
+        if kind in ("metrics", "silence", "fleet") and not isinstance(body, Exception):
             limit = self.config.max_message_bytes
-            size = estimated_size(payload, limit)
+            size = estimated_size(body, limit)
             if size > limit:
                 self.oversize_messages += 1
                 if self.oversize_messages % 100 == 1:
@@ -150,6 +152,9 @@ class RouterService:
                 logger.warning("undecodable metrics message ignored: %s", payload)
                 return
             self._emit(self.core.on_metrics(payload, now), now)
+        elif kind == "fleet":
+            topic, doc = payload
+            self._emit(self.core.on_fleet(topic, doc, now), now)
         elif kind == "silence":
             try:
                 if isinstance(payload, Exception):
@@ -227,6 +232,8 @@ class RouterService:
             "inboxBytes": self.inbox_bytes,
             "firingAlerts": len(self.core.evaluator.firing()),
             "silences": len(self.core.silences.all()),
+            "fleet": {**asdict(self.core.fleet.stats), "devices": self.core.fleet.device_count(),
+                      "silent": len(self.core.fleet.firing())},
         }
 
     def degraded_reasons(self, health: Mapping[str, Any], now: float) -> list[str]:
@@ -274,6 +281,10 @@ class RouterService:
             "delivery_retries_total": sum(i.retries for i in delivery),
             "permanent_failures_total": sum(i.permanent_failures for i in delivery),
             "inbox_bytes": self.inbox_bytes,
+            "fleet_messages_total": health["core"]["fleet_messages"],
+            "malformed_fleet_messages_total": health["core"]["malformed_fleet_messages"],
+            "fleet_devices": health["fleet"]["devices"],
+            "fleet_devices_silent": health["fleet"]["silent"],
         }
         return health_message.build(
             component=COMPONENT, thing=self.core.thing, ts_ms=int(now * 1000),
