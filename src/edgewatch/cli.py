@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     from edgewatch.build import add_build_parser
     from edgewatch.cloud.cli import add_cloud_parsers
+    from edgewatch.fleet.cli import add_fleet_parser
     from edgewatch.local.commands import add_local_parser
 
     parser = argparse.ArgumentParser(prog="edgewatch", description="EdgeWatch: edge monitoring for AWS IoT Greengrass")
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_local_parser(subparsers)
     add_build_parser(subparsers)
     add_cloud_parsers(subparsers)
+    add_fleet_parser(subparsers)
     return parser
 
 
