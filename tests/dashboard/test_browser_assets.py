@@ -27,7 +27,7 @@ WEB = ROOT / "components" / "local-dashboard" / "web"
 BUDGET_BYTES = 150 * 1024
 logger = logging.getLogger(__name__)
 PAGE = ["index.html", "app.js", "app.css", "uPlot.iife.min.js", "uPlot.min.css"]
-BUILT = [*PAGE, "login.html", "favicon.svg"]
+BUILT = [*PAGE, "login.html", "favicon.svg", "fleet.html", "fleet.js", "fleet.css"]
 PAGE_PATHS = ("/", "/static/app.js", "/static/app.css", "/static/uPlot.iife.min.js", "/static/uPlot.min.css")
 
 
@@ -116,7 +116,7 @@ class _Scan(HTMLParser):
             self.assets.append(str(a["href"]))
 
 
-@pytest.mark.parametrize("page", ["index.html", "login.html"])
+@pytest.mark.parametrize("page", ["index.html", "login.html", "fleet.html"])
 def test_pages_have_no_inline_script_or_style_and_load_only_built_files(built: Path, page: str) -> None:
     scan = _Scan()
     scan.feed((built / page).read_text(encoding="utf-8"))
@@ -128,7 +128,7 @@ def test_pages_have_no_inline_script_or_style_and_load_only_built_files(built: P
 
 
 def test_the_script_never_parses_data_as_html() -> None:
-    source = (WEB / "app.js").read_text(encoding="utf-8")
+    source = (WEB / "app.js").read_text(encoding="utf-8") + (WEB / "fleet.js").read_text(encoding="utf-8")
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
                  "setAttribute('style'", 'setAttribute("style"'):  # fmt: skip
         assert sink not in source, sink

@@ -23,7 +23,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent
-PAGE_FILES = ("index.html", "login.html", "app.js", "app.css", "favicon.svg")
+PAGE_FILES = ("index.html", "login.html", "app.js", "app.css", "favicon.svg", "fleet.html", "fleet.js", "fleet.css")
 UPLOT_FILES = ("uPlot.iife.min.js", "uPlot.min.css")
 NPM_CI = ("npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund")
 NPM_TIMEOUT_SECONDS = 300

@@ -88,11 +88,19 @@ class Dashboard:
         if self.state.receive(kind, doc, int(time.time() * 1000)):
             self.server.changed()
 
+    def on_iot_core(self, topic: str, payload: bytes) -> None:
+        """IPC thread: a fleet message (hub mode); parsed on the loop after its size check."""
+        self.loop.call_soon_threadsafe(self._receive_fleet, topic, payload)
+
+    def _receive_fleet(self, topic: str, payload: bytes) -> None:
+        self.state.receive("fleet", payload, int(time.time() * 1000), topic=topic)
+
     def subscribe(self) -> None:
         c = self.config
         self.ipc.set_subscriptions({c.metrics_topic: self.handler("metrics"), c.alerts_topic: self.handler("alerts"),
                                     c.health_topic: self.handler("health"),
                                     c.silences_topic: self.handler("silences")})  # fmt: skip
+        self.ipc.set_iot_core_subscriptions(c.fleet_filters(), self.on_iot_core)
 
     async def publish_silence(self, doc: dict[str, Any]) -> None:
         await self.loop.run_in_executor(None, self.ipc.publish_local, self.config.silences_topic, doc)
@@ -151,7 +159,7 @@ class Dashboard:
         if config == old:
             return
         self.apply_in_process(config)
-        if config.topics() != old.topics():
+        if config.topics() != old.topics() or config.fleet_filters() != old.fleet_filters():
             await self.loop.run_in_executor(None, self.subscribe)
         if config.server_key() != old.server_key():
             try:

@@ -49,6 +49,13 @@ DEFAULTS: dict[str, Any] = {
     "alertsTopic": "edgewatch/alerts",
     "healthTopic": "edgewatch/health",
     "silencesTopic": "edgewatch/silences",
+    "fleetView": False,
+    "fleetMetricsFilter": "dt/edgewatch/+/metrics",
+    "fleetAlertsFilter": "dt/edgewatch/+/alerts",
+    "fleetPublishIntervalSeconds": 300,
+    "fleetMaxDevices": 1000,
+    "fleetBatchesPerDevice": 20,
+    "fleetMaxBytes": 16 * 1024 * 1024,
 }
 IGNORED_KEYS = frozenset({"accessControl"})
 # Bounds that keep a typo from exhausting a small gateway's memory.
@@ -80,6 +87,13 @@ class DashboardConfig:
     alerts_topic: str
     health_topic: str
     silences_topic: str
+    fleet_view: bool = False
+    fleet_metrics_filter: str = "dt/edgewatch/+/metrics"
+    fleet_alerts_filter: str = "dt/edgewatch/+/alerts"
+    fleet_publish_interval: float = 300.0
+    fleet_max_devices: int = 1000
+    fleet_batches_per_device: int = 20
+    fleet_max_bytes: int = 16 * 1024 * 1024
 
     @property
     def tls(self) -> bool:
@@ -91,6 +105,10 @@ class DashboardConfig:
 
     def topics(self) -> tuple[str, str, str, str]:
         return (self.metrics_topic, self.alerts_topic, self.health_topic, self.silences_topic)
+
+    def fleet_filters(self) -> tuple[str, ...]:
+        """The IoT Core topic filters of hub mode (none unless fleetView)."""
+        return (self.fleet_metrics_filter, self.fleet_alerts_filter) if self.fleet_view else ()
 
 
 def _address(value: Any) -> str:
@@ -124,6 +142,20 @@ def _private_file(key: str, value: Any, *, must_be_private: bool) -> str:
     return path
 
 
+def _fleet_filter(key: str, value: Any) -> str:
+    """An MQTT filter with exactly one `+` level (it names the thing) and no `#`, within IoT Core's limits."""
+    text = as_str(key, value)
+    if len(text.encode("utf-8", "surrogatepass")) > 256 or text.count("/") > 7:
+        raise ConfigValueError(key, "must be at most 256 bytes and 7 slashes")
+    levels = text.split("/")
+    if "" in levels or "#" in text or any("+" in level and level != "+" for level in levels):
+        raise ConfigValueError(key, f"must be a filter like dt/edgewatch/+/metrics ('+' whole levels, no '#', no "
+                                    f"empty level), got {text[:100]!r}")  # fmt: skip
+    if levels.count("+") != 1:
+        raise ConfigValueError(key, f"needs exactly one '+' level (the thing name), got {text[:100]!r}")
+    return text
+
+
 def parse_config(raw: Any) -> DashboardConfig:
     """Defaults overlaid with `raw`; raises ConfigValueError naming the first bad key."""
     if raw is None:
@@ -149,6 +181,10 @@ def parse_config(raw: Any) -> DashboardConfig:
     prometheus = as_bool("prometheusEnabled", doc["prometheusEnabled"])
     token_file = _private_file("prometheusTokenFile", doc["prometheusTokenFile"], must_be_private=True)
     arn = as_str("passwordSecretArn", doc["passwordSecretArn"], allow_empty=True)
+    metrics_filter = _fleet_filter("fleetMetricsFilter", doc["fleetMetricsFilter"])
+    alerts_filter = _fleet_filter("fleetAlertsFilter", doc["fleetAlertsFilter"])
+    if metrics_filter == alerts_filter:
+        raise ConfigValueError("fleetAlertsFilter", "must differ from fleetMetricsFilter")
     if arn and not arn.startswith("arn:"):
         raise ConfigValueError("passwordSecretArn", "must be a secret ARN (arn:aws:secretsmanager:...)")
     return DashboardConfig(
@@ -175,6 +211,14 @@ def parse_config(raw: Any) -> DashboardConfig:
         alerts_topic=as_topic("alertsTopic", doc["alertsTopic"]),
         health_topic=as_topic("healthTopic", doc["healthTopic"]),
         silences_topic=as_topic("silencesTopic", doc["silencesTopic"]),
+        fleet_view=as_bool("fleetView", doc["fleetView"]),
+        fleet_metrics_filter=metrics_filter,
+        fleet_alerts_filter=alerts_filter,
+        fleet_publish_interval=parse_seconds("fleetPublishIntervalSeconds", doc["fleetPublishIntervalSeconds"],
+                                             minimum=0.1, maximum=86400),
+        fleet_max_devices=as_int("fleetMaxDevices", doc["fleetMaxDevices"], minimum=1, maximum=100_000),
+        fleet_batches_per_device=as_int("fleetBatchesPerDevice", doc["fleetBatchesPerDevice"], minimum=1, maximum=1000),
+        fleet_max_bytes=as_int("fleetMaxBytes", doc["fleetMaxBytes"], minimum=64 * 1024, maximum=1024 * 1024 * 1024),
     )
 
 

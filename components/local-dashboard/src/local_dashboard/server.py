@@ -46,6 +46,8 @@ _CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; 
 PLACEHOLDER = {
     "index.html": "<!doctype html><title>EdgeWatch</title><p>The dashboard assets are not built "
                   "(components/local-dashboard/web/build_assets.py).</p>",
+    "fleet.html": "<!doctype html><title>EdgeWatch fleet</title><p>The dashboard assets are not built "
+                  "(components/local-dashboard/web/build_assets.py).</p>",
     "login.html": "<!doctype html><title>EdgeWatch login</title><form method=post action=/login>"
                   "<input type=password name=password autofocus><button>Log in</button></form>",
 }  # fmt: skip
@@ -91,6 +93,7 @@ class DashboardServer:
         app.router.add_post("/login", self.login)
         app.router.add_post("/logout", self.logout)
         app.router.add_get("/", self.index)
+        app.router.add_get("/fleet", self.fleet_page)
         app.router.add_get("/static/{name}", self.static)
         app.router.add_get("/api/v1/series", self.api_series)
         app.router.add_get("/api/v1/alerts", self.api_alerts)
@@ -99,6 +102,8 @@ class DashboardServer:
         app.router.add_delete("/api/v1/silences/{id}", self.api_expire_silence)
         app.router.add_get("/api/v1/health", self.api_health)
         app.router.add_get("/api/v1/info", self.api_info)
+        app.router.add_get("/api/v1/fleet", self.api_fleet)
+        app.router.add_get("/api/v1/fleet/{thing}", self.api_fleet_device)
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/ws", self.websocket)
         app.on_startup.append(self._start_flusher)
@@ -180,6 +185,11 @@ class DashboardServer:
             raise web.HTTPFound("/login")
         return self._page("index.html")
 
+    async def fleet_page(self, request: web.Request) -> web.StreamResponse:
+        if not self._logged_in(request):
+            raise web.HTTPFound("/login")
+        return self._page("fleet.html")
+
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         path = self.static_dir / name
@@ -259,6 +269,20 @@ class DashboardServer:
         counters = {**self.state.counters(), **self.client_counters()}
         return web.json_response({"thing": self.state.thing, "component": COMPONENT, "version": VERSION,
                                   "ranges": list(RANGES), "counters": counters})  # fmt: skip
+
+    async def api_fleet(self, request: web.Request) -> web.Response:
+        if (denied := self._guard(request)) is not None:
+            return denied
+        return web.json_response(self.state.fleet_list(self.now_ms()))
+
+    async def api_fleet_device(self, request: web.Request) -> web.Response:
+        if (denied := self._guard(request)) is not None:
+            return denied
+        thing = request.match_info["thing"]
+        device = self.state.fleet.device(thing, self.now_ms())
+        if device is None:
+            return _error(404, f"thing: no device {thing[:128]!r} in the fleet view")
+        return web.json_response(device)
 
     def client_counters(self) -> dict[str, int]:
         feeds = [c.feed for c in self.clients]

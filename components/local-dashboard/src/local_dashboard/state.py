@@ -15,11 +15,12 @@ from typing import Any
 from edgewatch_shared import metrics_message
 from local_dashboard.books import AlertBook, HealthBook, InputError, SilenceBook
 from local_dashboard.config import RANGES, DashboardConfig
+from local_dashboard.fleet import FleetBook
 from local_dashboard.history import HistoryStore
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("metrics", "alerts", "health", "silences")
+KINDS = ("metrics", "alerts", "health", "silences", "fleet")
 # Bounds a JSON value's walk, so a deeply nested or huge document is refused before it is looked at.
 MAX_NESTING = 32
 
@@ -62,6 +63,7 @@ class DashboardState:
         self.alerts = AlertBook()
         self.silences = SilenceBook()
         self.health = HealthBook()
+        self.fleet = FleetBook(**_fleet_bounds(config))
         self.received: Counter[str] = Counter()
         self.malformed: Counter[str] = Counter()
 
@@ -69,10 +71,12 @@ class DashboardState:
         self.config = config
         self.store.reconfigure(history_s=config.history_seconds, downsample_s=config.downsample_seconds,
                                long_history_s=config.long_history_seconds, max_series=config.max_series)  # fmt: skip
+        self.fleet.reconfigure(**_fleet_bounds(config))
 
     # -- in
-    def receive(self, kind: str, doc: Any, now_ms: int) -> bool:
-        """One message from a topic (a decoded document, bytes, or the exception decoding it raised)."""
+    def receive(self, kind: str, doc: Any, now_ms: int, topic: str = "") -> bool:
+        """One message from a topic (a decoded document, bytes, or the exception decoding it raised);
+        kind "fleet" is an IoT Core message of hub mode, and `topic` names its thing."""
         self.received[kind] += 1
         try:
             if isinstance(doc, BaseException):
@@ -85,7 +89,10 @@ class DashboardState:
                 except (ValueError, RecursionError) as err:
                     raise InputError(f"not JSON: {err}"[:300]) from None
             measure(doc, self.config.max_message_bytes)
-            self._apply(kind, doc, now_ms)
+            if kind == "fleet":
+                self.fleet.apply(topic, doc, now_ms)
+            else:
+                self._apply(kind, doc, now_ms)
         except (InputError, OversizedError, metrics_message.MessageError) as err:
             self.malformed[kind] += 1
             logger.warning("malformed %s message #%d ignored: %s", kind, self.malformed[kind], str(err)[:300])
@@ -115,6 +122,11 @@ class DashboardState:
         self.health.tick(now_ms / 1000)
 
     # -- out
+    def fleet_list(self, now_ms: int) -> dict[str, Any]:
+        return {"enabled": self.config.fleet_view, "publishIntervalSeconds": self.config.fleet_publish_interval,
+                "staleAfterSeconds": 2 * self.config.fleet_publish_interval, "serverTime": now_ms,
+                "devices": self.fleet.to_list(now_ms)}  # fmt: skip
+
     def versions(self) -> tuple[int, int, int]:
         # Alerts' "silenced" flags depend on silences, so a silence change also re-sends alerts.
         return (self.alerts.version + self.silences.version, self.silences.version, self.health.version)
@@ -134,4 +146,10 @@ class DashboardState:
         stats = self.store.stats
         return {"received": dict(self.received), "malformed": dict(self.malformed), "series": len(self.store.series),
                 "points": self.store.point_count(), "refusedSeries": stats.refused_series_total,
-                "outOfOrder": stats.out_of_order_total}  # fmt: skip
+                "outOfOrder": stats.out_of_order_total, **self.fleet.counters()}  # fmt: skip
+
+
+def _fleet_bounds(config: DashboardConfig) -> dict[str, Any]:
+    return {"max_devices": config.fleet_max_devices, "batches_per_device": config.fleet_batches_per_device,
+            "max_bytes": config.fleet_max_bytes, "publish_interval_s": config.fleet_publish_interval,
+            "metrics_filter": config.fleet_metrics_filter, "alerts_filter": config.fleet_alerts_filter}
