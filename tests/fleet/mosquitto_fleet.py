@@ -24,7 +24,7 @@ listener cannot start. The fixture fronts the broker with a small WebSocket-over
 (aiohttp, sub-protocol "mqtt", path /mqtt) that pipes each connection's binary frames to the
 broker's TLS port as the `ws_identity` reader (IoT Core maps a SigV4 identity to its IAM policy the
 same way). It does not check SigV4 (nor does Mosquitto); `ws_requests` records each request's path
-and query so a test can assert what the client sent.
+and query, `ws_headers` its headers, so a test can assert (and verify the signature of) what the client sent.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ class _WebSocketFront:
     def __init__(self, port: int, server_ssl: ssl.SSLContext, client_ssl: ssl.SSLContext, broker_port: int) -> None:
         self.port, self._server_ssl, self._client_ssl, self._broker_port = port, server_ssl, client_ssl, broker_port
         self.requests: list[str] = []
+        self.headers: list[dict[str, str]] = []
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="wss-front", daemon=True)
@@ -76,6 +77,7 @@ class _WebSocketFront:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(request.path_qs)
+        self.headers.append(dict(request.headers))
         ws = web.WebSocketResponse(protocols=("mqtt",))
         await ws.prepare(request)
         try:
@@ -138,6 +140,10 @@ class FleetBroker:
     @property
     def ws_requests(self) -> list[str]:
         return self._front.requests if self._front else []
+
+    @property
+    def ws_headers(self) -> list[dict[str, str]]:
+        return self._front.headers if self._front else []
 
     def client_args(self, name: str | None) -> list[str]:
         args = ["-h", "localhost", "-p", str(self.port), "--cafile", str(self.ca)]
