@@ -1,7 +1,11 @@
-"""The greengrass-cli IPC operations (CreateLocalDeployment, ListComponents, ...) for `edgewatch local`.
+"""The greengrass-cli IPC operations (CreateLocalDeployment, ListComponents, ...) for `edgewatch local`
+and for components.
 
-As on the nucleus, these are served only to the CLI's own principal; its SVCUID is written to
-`<root>/cli.token` (mode 0600) while the runtime runs.
+The CLI's own principal may use them all; its SVCUID is written to `<root>/cli.token` (mode 0600)
+while the runtime runs. A component may use those its `accessControl` grants under
+`aws.greengrass.Cli`, the nucleus's service id, with the nucleus's resources: the component name for
+GetComponentDetails, RestartComponent and StopComponent, the deployment id for
+GetLocalDeploymentStatus, `*` for the others.
 """
 
 from __future__ import annotations
@@ -10,14 +14,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from edgewatch.local.builtin_components import is_builtin
+from edgewatch.local.component_updates import UpdatePolicy
 from edgewatch.local.deployment_plan import DeploymentError, parse_config_updates
-from edgewatch.local.ipc_errors import InvalidArgumentsError, ResourceNotFoundError, UnauthorizedIpcError
+from edgewatch.local.ipc_errors import InvalidArgumentsError, ResourceNotFoundError
 from edgewatch.local.ipc_server import Stream
 from edgewatch.local.runtime import DeploymentRecord, DeploymentRequest, LocalRuntime
 
 log = logging.getLogger(__name__)
 
-CLI_PRINCIPAL = "aws.greengrass.Cli"
+# Not "aws.greengrass.Cli": that is the name of the CLI component a recipe may depend on (a stand-in
+# here), and a deployed component must never take over the CLI's principal.
+CLI_PRINCIPAL = "edgewatch.local.cli"
+CLI_SERVICE = "aws.greengrass.Cli"
 
 
 def local_deployment(record: DeploymentRecord) -> dict[str, Any]:
@@ -51,9 +60,7 @@ class CliService:
     def _guard(handler: Any) -> Any:
         def guarded(stream: Stream, request: dict[str, Any]) -> Any:
             if stream.principal.name != CLI_PRINCIPAL:
-                raise UnauthorizedIpcError(
-                    f"Principal {stream.principal.name} is not authorized to perform "
-                    f"aws.greengrass.ipc.cli:aws.greengrass#{stream.operation}")
+                stream.principal.authorize(CLI_SERVICE, stream.operation, _resource(stream.operation, request))
             return handler(request)
 
         return guarded
@@ -73,9 +80,18 @@ class CliService:
             if value and not Path(value).is_dir():
                 raise InvalidArgumentsError(f"{key} {value} is not a directory")
             folders[key] = Path(value).resolve() if value else None
-        record = self.runtime.submit(DeploymentRequest(
+        policy = request.get("componentUpdatePolicy") or {}
+        if not isinstance(policy, dict):
+            raise InvalidArgumentsError("componentUpdatePolicy must be an object")
+        try:
+            update_policy = UpdatePolicy.parse(policy.get("action"), policy.get("timeoutInSeconds"))
+        except ValueError as exc:
+            raise InvalidArgumentsError(str(exc)) from None
+        deployment = DeploymentRequest(
             folders["recipeDirectoryPath"], folders["artifactsDirectoryPath"],
-            {str(k): str(v) for k, v in merge.items()}, [str(n) for n in remove], updates))
+            {str(k): str(v) for k, v in merge.items()}, [str(n) for n in remove], updates)
+        deployment.update_policy = update_policy
+        record = self.runtime.submit(deployment)
         return {"deploymentId": record.deployment_id}
 
     def get_local_deployment_status(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +107,10 @@ class CliService:
 
     def _details(self, name: str) -> dict[str, Any]:
         deployed = self.runtime.deployed[name]
-        return {"componentName": name, "version": deployed.version, "state": self.runtime.component_state(name),
+        state = self.runtime.component_state(name)
+        if is_builtin(name) and state == "FINISHED":
+            state = "RUNNING"  # a stand-in is served by the runtime itself: up as long as it is
+        return {"componentName": name, "version": deployed.version, "state": state,
                 "configuration": self.runtime.services.configuration.get(name)}
 
     def list_components(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -115,3 +134,12 @@ class CliService:
         name = self._component(request)
         await self.runtime.stop_component(name)
         return {"stopStatus": "SUCCEEDED", "message": f"{name} stopped"}
+
+
+def _resource(operation: str, request: dict[str, Any]) -> str:
+    """The resource the nucleus authorizes a CLI operation on."""
+    if operation in ("GetComponentDetails", "RestartComponent", "StopComponent"):
+        return str(request.get("componentName") or "")
+    if operation == "GetLocalDeploymentStatus":
+        return str(request.get("deploymentId") or "")
+    return "*"

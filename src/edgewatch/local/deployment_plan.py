@@ -166,9 +166,10 @@ def resolve_versions(
     chosen: dict[str, str] = {}
     requirements: dict[str, list[tuple[str, str]]] = {}
     pending = list(roots.items())
-    for name, version in roots.items():
-        if index.path(name, version) is None:
-            raise DeploymentError(f"no recipe for {name}-{version} in the recipe folders", "RECIPE_NOT_FOUND")
+    absent = [f"{name}-{version}" for name, version in roots.items() if index.path(name, version) is None]
+    if absent:
+        raise DeploymentError(f"no recipe for {', '.join(sorted(absent))} in the recipe folders", "RECIPE_NOT_FOUND")
+    missing: dict[str, str] = {}  # every unresolved dependency is named, not only the first
     while pending:
         name, version = pending.pop()
         if chosen.get(name) == version:
@@ -187,8 +188,15 @@ def resolve_versions(
             picked = roots.get(dep) or best_match(index.versions(dep), needs, current.get(dep))
             if picked is None:
                 wanted = ", ".join(f"{who} needs {req}" for who, req in requirements[dep])
-                raise DeploymentError(f"no version of {dep} satisfies: {wanted}", "DEPENDENCY_NOT_FOUND")
+                available = index.versions(dep)
+                missing[dep] = f"no version of {dep} satisfies: {wanted}" + (
+                    f" (available: {', '.join(sorted(available, key=Version))})" if available else "")
+                continue
+            missing.pop(dep, None)
             pending.append((dep, picked))
+    if missing:
+        raise DeploymentError(f"{len(missing)} unresolved dependenc{'y' if len(missing) == 1 else 'ies'}: "
+                              + "; ".join(missing[d] for d in sorted(missing)), "DEPENDENCY_NOT_FOUND")
     return chosen
 
 

@@ -1,4 +1,5 @@
-"""Wires the IPC server with its services: pub/sub, IoT Core, configuration, secrets and state."""
+"""Wires the IPC server with its services: pub/sub, IoT Core, configuration, secrets, state, shadows,
+component updates and component metrics."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from edgewatch.local.access_control import AccessControl
+from edgewatch.local.component_metrics import ComponentMetrics
+from edgewatch.local.component_updates import ComponentUpdates
 from edgewatch.local.configuration import ConfigurationStore
 from edgewatch.local.iot_core import IotCoreService
 from edgewatch.local.ipc_errors import InvalidArgumentsError
@@ -18,6 +21,7 @@ from edgewatch.local.ipc_server import IpcServer, Principal, Stream
 from edgewatch.local.mqtt_uplink import MqttEndpoint, MqttUplink
 from edgewatch.local.pubsub import LocalPubSub
 from edgewatch.local.secrets import SecretStore
+from edgewatch.local.shadows import SHADOW_MANAGER, ShadowStore
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,12 @@ class IpcServices:
     iot_core: IotCoreService = field(init=False)
     configuration: ConfigurationStore = field(init=False)
     secret_store: SecretStore | None = field(init=False, default=None)
+    shadows: ShadowStore = field(init=False)
+    component_updates: ComponentUpdates = field(init=False)
+    component_metrics: ComponentMetrics = field(init=False)
+    # Is this component deployed? The runtime answers; operations of a provider component that is not
+    # deployed (shadows without aws.greengrass.ShadowManager) fail as on the nucleus. Default: all are.
+    is_deployed: Callable[[str], bool] = field(init=False, default=lambda name: True)
     state_listeners: list[Callable[[str, str], None]] = field(init=False, default_factory=list)
     reported_states: dict[str, str] = field(init=False, default_factory=dict)
 
@@ -59,6 +69,12 @@ class IpcServices:
         if self.secrets_file is not None:
             self.secret_store = SecretStore.load(self.secrets_file)
             self.secret_store.install(self.server)
+        self.shadows = ShadowStore(self.root / "shadows", provided=lambda: self.is_deployed(SHADOW_MANAGER))
+        self.shadows.install(self.server)
+        self.component_updates = ComponentUpdates()
+        self.component_updates.install(self.server)
+        self.component_metrics = ComponentMetrics(self.root / "metrics" / "component_metrics.jsonl")
+        self.component_metrics.install(self.server)
 
     def add_component(
         self,

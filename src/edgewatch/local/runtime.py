@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from edgewatch.local.artifact_store import stage_artifacts
+from edgewatch.local.builtin_components import BuiltinComponents, nucleus_configuration, service_entry
 from edgewatch.local.component_log import ComponentLog
 from edgewatch.local.component_runner import HEALTHY, SETTLED, ComponentRunner, RunSpec, State
+from edgewatch.local.component_updates import UpdatePolicy
 from edgewatch.local.config_tree import leaf_paths
 from edgewatch.local.deployment_plan import (
     ACCESS_CONTROL,
@@ -62,6 +64,8 @@ class DeploymentRequest:
     merge: dict[str, str] = field(default_factory=dict)
     remove: list[str] = field(default_factory=list)
     config_updates: dict[str, ConfigUpdate] = field(default_factory=dict)
+    # componentUpdatePolicy: NOTIFY_COMPONENTS (default, timeout 60 s) or SKIP_NOTIFY_COMPONENTS
+    update_policy: UpdatePolicy = field(default_factory=UpdatePolicy)
 
 
 @dataclass
@@ -134,6 +138,11 @@ class LocalRuntime:
                                     mqtt_endpoint=mqtt_endpoint, connect_timeout_s=connect_timeout_s)
         self.processes = ProcessRegistry(self.layout.state() / "processes.json")
         self.services.state_listeners.append(self._on_reported_state)
+        # Stand-ins for aws.greengrass.* dependencies (edgewatch.local.builtin_components).
+        self.builtins = BuiltinComponents(self.layout.root, nucleus_configuration(
+            region, thing_name, self.layout.root, mqtt_endpoint.host if mqtt_endpoint else None,
+            mqtt_endpoint.port if mqtt_endpoint else None))
+        self.services.is_deployed = lambda name: name in self.deployed
         self.deployed: dict[str, Deployed] = {}
         self.runners: dict[str, ComponentRunner] = {}
         self.deployments: dict[str, DeploymentRecord] = {}
@@ -149,8 +158,11 @@ class LocalRuntime:
         # run twice (two writers of one store, alerts from a copy nobody supervises).
         self.processes.sweep_previous(self.kill_grace_s)
         await self.services.start()
+        self.builtins.write_recipes()
+        self.builtins.provide_nucleus_configuration(self.services.configuration)
         self._load_deployment_history()
         await self._restore()
+        self._write_effective_config()
 
     async def stop(self) -> None:
         """Stop every component (Shutdown steps run), dependents first, then the IPC server."""
@@ -208,7 +220,8 @@ class LocalRuntime:
                 raise _no_change(f"cannot remove {name}: it is not deployed", "REQUEST_ERROR")
             del roots[name]
         roots.update(request.merge)
-        index = RecipeIndex([p for p in (request.recipe_dir, self.layout.recipes()) if p is not None])
+        index = RecipeIndex([p for p in (request.recipe_dir, self.layout.recipes(), self.builtins.recipe_dir)
+                             if p is not None])
         recipes: dict[tuple[str, str], tuple[Recipe, Path]] = {}
 
         def recipe_of(name: str, version: str) -> tuple[Recipe, Path]:
@@ -230,6 +243,7 @@ class LocalRuntime:
             versions = resolve_versions(roots, index, dependencies_of, {n: d.version for n, d in old.items()})
         except DeploymentError as exc:
             raise _no_change(str(exc), exc.error_type) from None
+        self.builtins.warn_unavailable(versions)
         unknown = set(request.config_updates) - set(versions)
         if unknown:
             raise _no_change(f"--update-config names components that are not deployed: {sorted(unknown)}",
@@ -290,6 +304,8 @@ class LocalRuntime:
                                  "COMPONENT_CONFIGURATION_REJECTED")
 
         changed = start + restart + reconfigure + removed
+        if changed:  # SubscribeToComponentUpdates: subscribers may defer, within the policy's timeout
+            await self.services.component_updates.before_update(record.deployment_id, request.update_policy)
         previous_configs = {n: self.services.configuration.get(n) for n in changed
                             if self.services.configuration.has(n)}
         try:
@@ -300,6 +316,8 @@ class LocalRuntime:
             raise
         self.deployed = targets
         self._save_deployed()
+        self._write_effective_config()
+        self.services.component_updates.after_update(record.deployment_id, request.update_policy)
         await self._require_healthy(targets, [n for n in targets if n not in start + restart])
 
     async def _require_stable(self, targets: dict[str, Deployed], names: list[str]) -> None:
@@ -467,6 +485,12 @@ class LocalRuntime:
             shutil.copyfile(target.recipe_path, stored)
             os.chmod(stored, 0o600)
         target.recipe_path = stored
+
+    def _write_effective_config(self) -> None:
+        self.builtins.write_effective_config({
+            n: service_entry(d.version, d.recipe.dependencies, d.spec.lifecycle, self.services.configuration.get(n),
+                             d.recipe.component_type or "aws.greengrass.generic")
+            for n, d in self.deployed.items()})
 
     def _save_deployed(self) -> None:
         state = [{"name": d.name, "version": d.version, "recipe": str(d.recipe_path), "root": d.root,
