@@ -31,7 +31,12 @@
   }
 
   function clock(ms) {
-    return ms ? new Date(ms).toLocaleTimeString() : '—';
+    return ms ? new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }) : '—';
+  }
+
+  function span(b) {
+    if (typeof b.from !== 'number' || typeof b.to !== 'number') return '—';
+    return ((b.to - b.from) / 1000).toFixed(1) + ' s';
   }
 
   function disk(row) {
@@ -108,6 +113,7 @@
     $('device-name').textContent = d.thing;
     const status = $('device-status');
     status.textContent = d.status;
+    status.className = 'st';
     status.dataset.status = d.status;
     const alerts = $('device-alerts');
     const items = [];
@@ -124,7 +130,9 @@
     for (const b of d.recentBatches || []) {
       const tr = document.createElement('tr');
       tr.appendChild(el('td', clock(b.receivedAt)));
-      tr.appendChild(el('td', clock(b.from) + ' – ' + clock(b.to)));
+      const window_ = el('td', span(b), 'num');
+      window_.title = clock(b.from) + ' – ' + clock(b.to);
+      tr.appendChild(window_);
       tr.appendChild(el('td', b.mode));
       tr.appendChild(el('td', b.part + '/' + b.parts));
       tr.appendChild(el('td', b.samples === null ? '—' : b.samples, 'num'));
