@@ -67,6 +67,11 @@ def add_local_parser(subparsers: Any) -> None:
     create.add_argument("--merge", "-m", action="append", default=[], metavar="NAME=VERSION")
     create.add_argument("--remove", action="append", default=[], metavar="NAME")
     create.add_argument("--update-config", "-c", dest="update_config", metavar="JSON|@FILE")
+    create.add_argument("--update-policy", dest="update_policy",
+                        choices=("NOTIFY_COMPONENTS", "SKIP_NOTIFY_COMPONENTS"),
+                        help="componentUpdatePolicy action (default NOTIFY_COMPONENTS: subscribers may defer)")
+    create.add_argument("--update-timeout", dest="update_timeout", type=float, metavar="SECONDS",
+                        help="componentUpdatePolicy timeoutInSeconds (default 60)")
     create.add_argument("--wait", action="store_true", help="wait for the result; exit non-zero on failure")
     create.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits at most")
     create.set_defaults(func=cmd_deployment_create)
@@ -294,9 +299,18 @@ def cmd_deployment_create(args: argparse.Namespace) -> int:
     updates = parse_update_config(args.update_config)
     if not merges and not args.remove and not updates:
         raise CommandError("nothing to deploy: give --merge, --remove or --update-config")
+    from edgewatch.local.component_updates import UpdatePolicy, create_local_deployment
+
+    update_policy = None
+    if args.update_policy is not None or args.update_timeout is not None:
+        try:
+            update_policy = UpdatePolicy.parse(args.update_policy, args.update_timeout)
+        except ValueError as exc:
+            raise CommandError(str(exc).replace("componentUpdatePolicy.timeoutInSeconds", "--update-timeout")) from None
     with cli_client(layout) as client:
         try:
-            response = client.create_local_deployment(
+            response = create_local_deployment(
+                client, update_policy,
                 root_component_versions_to_add=merges, root_components_to_remove=args.remove,
                 component_to_configuration=updates,
                 recipe_directory_path=str(args.recipe_dir.resolve()) if args.recipe_dir else None,

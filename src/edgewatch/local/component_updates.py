@@ -137,3 +137,26 @@ class ComponentUpdates:
             return
         for stream in [s for s in self._subscribers if not s.closed]:
             stream.send_event({"postUpdateEvent": {"deploymentId": deployment_id}})
+
+
+def create_local_deployment(client: Any, policy: UpdatePolicy | None, timeout_s: float = 60.0,
+                            **fields: Any) -> Any:
+    """CreateLocalDeployment through the unmodified V2 client, with `componentUpdatePolicy` when given.
+
+    The SDK's request shape has no such field (greengrass-cli puts the policy in the deployment
+    document it builds), so the request adds it to its payload; the server reads it, the nucleus's
+    default being NOTIFY_COMPONENTS with a 60 s timeout."""
+    if policy is None:
+        return client.create_local_deployment(**fields)
+    from awsiot.greengrasscoreipc.model import CreateLocalDeploymentRequest
+
+    class WithUpdatePolicy(CreateLocalDeploymentRequest):  # type: ignore[misc]
+        def _to_payload(self) -> dict[str, Any]:
+            payload: dict[str, Any] = super()._to_payload()
+            timeout = int(policy.timeout_s) if policy.timeout_s.is_integer() else policy.timeout_s
+            payload["componentUpdatePolicy"] = {"action": policy.action, "timeoutInSeconds": timeout}
+            return payload
+
+    operation = client.client.new_create_local_deployment()
+    operation.activate(WithUpdatePolicy(**fields)).result(timeout_s)
+    return operation.get_response().result(timeout_s)
