@@ -26,6 +26,7 @@ SAMPLE = {
     "POLICY_NAME": "EdgeWatchCoreDevicePolicy",
 }
 SCOPE = policies.Scope("eu-west-1", "123456789012")
+FLEET_READER_FILES = ("core-device-iot-policy-hub.json", "fleet-watch-policy.json", "fleet-watch-iot-policy.json")
 
 
 def fill(text: str) -> str:
@@ -51,7 +52,8 @@ def test_deployment_files_are_in_sync_with_the_renderers() -> None:
 def test_every_policy_in_deployment_passes_the_linter(path: Path) -> None:
     doc = json.loads(fill(path.read_text(encoding="utf-8")))
     assert "{{" not in json.dumps(doc)
-    assert lint_policy(doc, allow_any_client=path.name == "claim-policy.json") == []
+    assert lint_policy(doc, allow_any_client=path.name == "claim-policy.json",
+                       fleet_reader=path.name in FLEET_READER_FILES) == []
 
 
 @pytest.mark.parametrize(
@@ -165,3 +167,46 @@ def test_fleet_provisioning_template_fixes_the_group_and_uses_the_shared_policy(
     assert resources["EdgeWatchThing"]["Properties"]["ThingGroups"] == ["plant-a"]
     assert resources["EdgeWatchPolicy"]["Properties"] == {"PolicyName": "EdgeWatchCoreDevicePolicy"}
     assert "ThingGroupName" not in doc["Parameters"]  # devices cannot choose their group
+
+
+def test_hub_policy_is_the_device_policy_plus_only_reading_the_fleet() -> None:
+    device, hub = policies.core_device_policy(SCOPE), policies.hub_device_policy(SCOPE)
+    added = hub["Statement"][len(device["Statement"]):]
+    assert hub["Statement"][: len(device["Statement"])] == device["Statement"]
+    assert {(st["Sid"], st["Action"]) for st in added} == {("SubscribeFleetTopics", "iot:Subscribe"),
+                                                           ("ReceiveFleetTopics", "iot:Receive")}
+    assert f"{ARN}:topicfilter/dt/edgewatch/+/metrics" in added[0]["Resource"]
+    assert f"{ARN}:topic/dt/edgewatch/*/alerts" in added[1]["Resource"]
+    assert lint_policy(hub, fleet_reader=True) == []
+    assert any("another device" in p for p in lint_policy(hub))  # the exception is explicit, never implied
+
+
+def test_fleet_watch_policy_connects_as_fleet_watch_reads_the_fleet_and_finds_the_endpoint() -> None:
+    doc = policies.fleet_watch_policy(SCOPE)
+    by_sid = {st["Sid"]: st for st in doc["Statement"]}
+    assert set(by_sid) == {"ConnectAsFleetWatch", "SubscribeFleetTopics", "ReceiveFleetTopics", "FindTheDataEndpoint"}
+    assert by_sid["ConnectAsFleetWatch"]["Resource"] == f"{ARN}:client/edgewatch-fleet-watch-*"
+    assert by_sid["FindTheDataEndpoint"] == {"Sid": "FindTheDataEndpoint", "Effect": "Allow",
+                                             "Action": "iot:DescribeEndpoint", "Resource": "*"}
+    actions = {st["Action"] for st in doc["Statement"]}
+    assert actions == {"iot:Connect", "iot:Subscribe", "iot:Receive", "iot:DescribeEndpoint"}  # no Publish
+    assert lint_policy(doc, fleet_reader=True) == []
+    iot_doc = policies.fleet_watch_policy(SCOPE, iam=False)
+    assert "FindTheDataEndpoint" not in {st["Sid"] for st in iot_doc["Statement"]}
+    assert lint_policy(iot_doc, fleet_reader=True) == []
+
+
+@pytest.mark.parametrize(
+    ("doc", "fragment"),
+    [
+        (_stmt("iot:Publish", f"{ARN}:topic/dt/edgewatch/*/metrics"), "may only be read"),
+        (_stmt(["iot:Receive", "iot:Publish"], f"{ARN}:topic/dt/edgewatch/*/alerts"), "may only be read"),
+        (_stmt("iot:Subscribe", f"{ARN}:topicfilter/dt/edgewatch/#"), "another device"),
+        (_stmt("iot:Receive", f"{ARN}:topic/dt/edgewatch/*/commands"), "another device"),
+        (_stmt("iot:Connect", f"{ARN}:client/*"), "own thing name"),
+        (_stmt("iot:Connect", f"{ARN}:client/edgewatch-*"), "own thing name"),
+    ],
+)
+def test_the_fleet_reader_exception_is_narrow(doc: dict[str, Any], fragment: str) -> None:
+    problems = lint_policy(doc, fleet_reader=True)
+    assert problems and any(fragment in p for p in problems), problems

@@ -17,7 +17,8 @@ Identity: the certificate CN is the thing name and Mosquitto uses it as the user
 ACL (mirrors deployment/policies/core-device-iot-policy*.json and fleet-watch-policy.json):
 - every identity may publish only under its own `dt/edgewatch/<cn>/#` and read `cmd/<cn>/#`;
 - readers (the hub and the operator) may also read `dt/edgewatch/+/metrics`, `dt/edgewatch/+/alerts`
-  and `$aws/events/presence/#`. A publish elsewhere is refused (MQTT5 PUBACK "not authorized").
+  and `$aws/events/presence/connected|disconnected/+` (edgewatch.cloud.policies.fleet_topic_filters).
+  A publish elsewhere is refused (MQTT5 PUBACK "not authorized").
 
 WebSocket: Debian's mosquitto 2.0.11 is built without libwebsockets, so a `protocol websockets`
 listener cannot start. The fixture fronts the broker with a small WebSocket-over-TLS listener
@@ -42,9 +43,10 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
+from edgewatch.cloud.policies import fleet_topic_filters
 from tests.local.mosquitto import free_port, make_certificates, mosquitto_binary
 
-READ_TOPICS = ("dt/edgewatch/+/metrics", "dt/edgewatch/+/alerts", "$aws/events/presence/#")
+READ_TOPICS = tuple(fleet_topic_filters())  # the same filters the hub and fleet-watch policies grant
 
 
 def acl_text(readers: tuple[str, ...]) -> str:

@@ -339,6 +339,49 @@ def operator_policy(scope: Scope, bucket_prefix: str) -> Policy:
     )
 
 
+FLEET_WATCH_CLIENT_PREFIX = "edgewatch-fleet-watch-"  # `edgewatch fleet watch` connects as <prefix><user>
+
+
+def fleet_topic_filters(topic_root: str = TOPIC_ROOT) -> list[str]:
+    """What a fleet reader subscribes to: every device's batches and alerts, and presence events."""
+    return [f"dt/{topic_root}/+/metrics", f"dt/{topic_root}/+/alerts",
+            "$aws/events/presence/connected/+", "$aws/events/presence/disconnected/+"]
+
+
+def _fleet_read_statements(scope: Scope, topic_root: str) -> list[dict[str, Any]]:
+    # Subscribe is checked against the filter string itself; Receive against each concrete topic.
+    return [
+        {"Sid": "SubscribeFleetTopics", "Effect": "Allow", "Action": "iot:Subscribe",
+         "Resource": [scope.iot(f"topicfilter/{f}") for f in fleet_topic_filters(topic_root)]},
+        {"Sid": "ReceiveFleetTopics", "Effect": "Allow", "Action": "iot:Receive",
+         "Resource": [scope.iot(f"topic/{f.replace('+', '*')}") for f in fleet_topic_filters(topic_root)]},
+    ]
+
+
+def hub_device_policy(scope: Scope, role_alias: str = DEFAULT_ROLE_ALIAS, topic_root: str = TOPIC_ROOT) -> Policy:
+    """The hub gateway's IoT policy: the core device policy plus read-only access to the fleet topics."""
+    doc = core_device_policy(scope, role_alias=role_alias, topic_root=topic_root)
+    doc["Statement"].extend(_fleet_read_statements(scope, topic_root))
+    return doc
+
+
+def fleet_watch_policy(scope: Scope, iam: bool = True, topic_root: str = TOPIC_ROOT) -> Policy:
+    """What `edgewatch fleet watch` needs: connect as edgewatch-fleet-watch-*, read the fleet topics.
+
+    `iam=True` is the operator's IAM policy (WebSocket + SigV4) and adds iot:DescribeEndpoint, which
+    has no resource-level permissions; `iam=False` is the IoT policy for a backend host's certificate.
+    """
+    statements = [
+        {"Sid": "ConnectAsFleetWatch", "Effect": "Allow", "Action": "iot:Connect",
+         "Resource": scope.iot(f"client/{FLEET_WATCH_CLIENT_PREFIX}*")},
+        *_fleet_read_statements(scope, topic_root),
+    ]
+    if iam:
+        statements.append({"Sid": "FindTheDataEndpoint", "Effect": "Allow", "Action": "iot:DescribeEndpoint",
+                           "Resource": "*"})
+    return _doc(*statements)
+
+
 # The files in deployment/policies and deployment/provisioning, rendered with placeholders.
 PLACEHOLDER_SCOPE = Scope(region="{{AWS_REGION}}", account="{{AWS_ACCOUNT_ID}}")
 
@@ -355,6 +398,9 @@ def placeholder_files() -> dict[str, Any]:
         "policies/token-exchange-role-trust.json": token_exchange_trust_policy(),
         "policies/token-exchange-role-access.json": token_exchange_access_policy(s, "{{ARTIFACT_BUCKET}}"),
         "policies/operator-policy.json": operator_policy(s, "{{BUCKET_PREFIX}}"),
+        "policies/core-device-iot-policy-hub.json": hub_device_policy(s, role_alias="{{ROLE_ALIAS}}"),
+        "policies/fleet-watch-policy.json": fleet_watch_policy(s),
+        "policies/fleet-watch-iot-policy.json": fleet_watch_policy(s, iam=False),
         "provisioning/claim-policy.json": claim_policy(s, template_name="{{TEMPLATE_NAME}}"),
         "provisioning/provisioning-role-trust.json": provisioning_role_trust_policy(),
         "provisioning/fleet-provisioning-template.json": fleet_provisioning_template(

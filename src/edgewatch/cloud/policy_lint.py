@@ -27,6 +27,12 @@ PROVISIONING_TOPIC = re.compile(
     r"^\$aws/(certificates/create(-from-csr)?/(json|cbor)(/accepted|/rejected)?"
     r"|provisioning-templates/[^/*+#]+/provision/(json|cbor)(/accepted|/rejected)?)$"
 )
+# Read-only fleet topics a hub or `fleet watch` may have (lint_policy(fleet_reader=True) only).
+FLEET_READ_TOPIC = re.compile(
+    r"^(dt/edgewatch/[*+]/(metrics|alerts)|\$aws/events/presence/(connected|disconnected)/[*+])$"
+)
+FLEET_READ_ACTIONS = frozenset({"iot:subscribe", "iot:receive"})
+FLEET_WATCH_CLIENT = "edgewatch-fleet-watch-*"
 _IOT_ARN = re.compile(r"^arn:[^:]+:iot:[^:]*:[^:]*:(?P<type>[a-z]+)/(?P<rest>.*)$")
 _SHADOW_ACTIONS = {
     "iot:getthingshadow",
@@ -53,7 +59,8 @@ def _scoped_to_own_thing(path: str) -> bool:
     return False
 
 
-def _check_iot_resource(resource: str, actions: set[str], allow_any_client: bool, device_policy: bool) -> str | None:
+def _check_iot_resource(resource: str, actions: set[str], allow_any_client: bool, device_policy: bool,
+                        fleet_reader: bool = False) -> str | None:
     match = _IOT_ARN.match(resource)
     if not match:
         return None
@@ -61,10 +68,15 @@ def _check_iot_resource(resource: str, actions: set[str], allow_any_client: bool
     if kind in ("topic", "topicfilter"):
         if PROVISIONING_TOPIC.match(rest):
             return None
+        if fleet_reader and FLEET_READ_TOPIC.match(rest):
+            extra = sorted(actions - FLEET_READ_ACTIONS)
+            return f"fleet {kind} {rest!r} may only be read (Subscribe/Receive), not {extra}" if extra else None
         if not _scoped_to_own_thing(rest):
             return f"{kind} {rest!r} is not scoped to {THING_VAR}: a device could reach another device's data"
     elif kind == "client":
         if allow_any_client and rest == "*":
+            return None
+        if fleet_reader and rest == FLEET_WATCH_CLIENT:
             return None
         if rest not in (THING_VAR, f"{THING_VAR}#*"):
             return f"client {rest!r}: a device may only connect as its own thing name"
@@ -73,11 +85,13 @@ def _check_iot_resource(resource: str, actions: set[str], allow_any_client: bool
     return None
 
 
-def lint_policy(doc: dict[str, Any], *, allow_any_client: bool = False) -> list[str]:
+def lint_policy(doc: dict[str, Any], *, allow_any_client: bool = False, fleet_reader: bool = False) -> list[str]:
     """Problems with a policy document (empty when it passes).
 
     `allow_any_client` is for the fleet-provisioning claim policy only: a claim certificate has no
     thing, so it cannot be tied to a client ID, and it may use nothing but provisioning topics.
+    `fleet_reader` is for the hub and `fleet watch` policies only: they may Subscribe/Receive (never
+    Publish) `dt/edgewatch/+/metrics|alerts` and presence events, and connect as `edgewatch-fleet-watch-*`.
     """
     problems: list[str] = []
     statements = _as_list(doc.get("Statement"))
@@ -109,7 +123,7 @@ def lint_policy(doc: dict[str, Any], *, allow_any_client: bool = False) -> list[
             if re.fullmatch(r"arn:[^:]+:[^:]+:[^:]*:[^:]*:\*", resource) or resource.endswith(":::*"):
                 problems.append(f"{where}: {resource!r} covers every resource of the service")
                 continue
-            problem = _check_iot_resource(resource, lowered, allow_any_client, device_policy)
+            problem = _check_iot_resource(resource, lowered, allow_any_client, device_policy, fleet_reader)
             if problem:
                 problems.append(f"{where}: {problem}")
     return problems

@@ -90,6 +90,7 @@ class FleetSubscriber:
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self.connections = 0
+        self.disconnections = 0
         self.last_error: str | None = None
         self._client: Any = None
 
@@ -172,4 +173,5 @@ class FleetSubscriber:
 
     def _disconnection(self, data: Any) -> None:
         self.connected.clear()
+        self.disconnections += 1
         log.warning("disconnected: %s", data.exception)

@@ -132,15 +132,19 @@ def watch_from_args(args: argparse.Namespace) -> int:
     watcher = Watcher(table, inbox, sink)
     subscriber = start_transport(args, inbox)
     deadline = None if args.duration is None else time.monotonic() + args.duration
-    connected = subscribed = False
+    connections = disconnections = 0
+    subscribed = False
     try:
         with sink if hasattr(sink, "__enter__") else contextlib.nullcontext():
             while deadline is None or time.monotonic() < deadline:
                 watcher.step()
-                if subscriber.connected.is_set() != connected:
-                    connected = not connected
-                    watcher.emit("connected" if connected else "disconnected", clientId=subscriber.client_id,
-                                 error=None if connected else subscriber.last_error)
+                # Counters, not the flag: a disconnect and reconnect between two steps is still reported.
+                while disconnections < subscriber.disconnections:
+                    disconnections += 1
+                    watcher.emit("disconnected", clientId=subscriber.client_id, count=disconnections)
+                while connections < subscriber.connections:
+                    connections += 1
+                    watcher.emit("connected", clientId=subscriber.client_id, count=connections)
                 if subscriber.subscribed.is_set() and not subscribed:
                     subscribed = True
                     watcher.emit("subscribed", filters=list(subscriber.filters), error=subscriber.last_error)
