@@ -11,12 +11,14 @@ are (recipes in tests/compat/recipes/, or written inline), deployed on the real 
 A recipe folder has greengrass-cli's layout: `recipes/<name>-<version>.yaml` and
 `artifacts/<name>/<version>/<files>`. `compat.recipe(...)` writes one inline instead. `compat.start(**kw)`
 starts the runtime with LocalRuntime keyword arguments (call it before anything else to choose them;
-otherwise the first deploy starts it with the defaults).
+otherwise the first deploy starts it with the defaults). `python3` in recipes is this test's interpreter.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,8 +70,16 @@ class Compat:
 
     # -- runtime
     def start(self, **kwargs: Any) -> RuntimeThread:
+        # Public recipes run `python3 ...`: make that this interpreter (it has awsiotsdk).
+        bin_dir = self.root.parent / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        if not (bin_dir / "python3").exists():
+            # A wrapper, not a symlink: a symlinked venv python outside the venv loses its site-packages.
+            (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+            (bin_dir / "python3").chmod(0o700)
+        extra_env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", **kwargs.pop("extra_env", {})}
         options = {"restart_delay_s": 0.05, "kill_grace_s": 2.0, "validation_timeout_s": 20.0,
-                   "reinstall_check_s": 1.0, **kwargs}
+                   "reinstall_check_s": 1.0, "extra_env": extra_env, **kwargs}
         assert self.rt is None, "runtime already started"
         self.rt = RuntimeThread(lambda: LocalRuntime(self.root, "gw-compat", **options)).start()
         return self.rt

@@ -106,18 +106,20 @@ def test_failed_install_rolls_back_to_the_previous_version_without_touching_othe
     assert "broken" in (runtime_root / "logs" / "com.test.A.log").read_text()
 
 
-def test_startup_must_report_running_within_its_timeout(workspace, start_runtime, runtime_root):
+def test_startup_must_exit_or_report_running_within_its_timeout(workspace, start_runtime, runtime_root):
+    """Startup that reports RUNNING over IPC is RUNNING; one that neither exits nor reports within its
+    Timeout fails the deployment (a Startup that exits 0 is RUNNING too: tests/compat)."""
     probe = f"{sys.executable} -u {{artifacts:path}}/probe.py"
     workspace.probe("com.test.Good", "1.0.0", config="{reportRunning: true}",
                     lifecycle=f"Startup: {{Script: '{probe} &', Timeout: 20}}")
     workspace.probe("com.test.Silent", "1.0.0", config="{reportRunning: false}",
-                    lifecycle=f"Startup: {{Script: '{probe} &', Timeout: 1}}")
+                    lifecycle=f"Startup: {{Script: 'exec {probe}', Timeout: 1}}")
     rt = start_runtime()
     assert rt.deploy(request(workspace, merge={"com.test.Good": "1.0.0"})).status == "SUCCEEDED"
     assert rt.state("com.test.Good") == "RUNNING"
     record = rt.deploy(request(workspace, merge={"com.test.Silent": "1.0.0"}))
     assert record.status == "FAILED"
-    assert "Startup did not report RUNNING within 1 s" in record.reason
+    assert "Startup neither exited nor reported RUNNING within 1 s" in record.reason
     assert rt.call(lambda: sorted(rt.runtime.deployed)) == ["com.test.Good"]
 
 
@@ -204,7 +206,8 @@ def test_recipe_and_interpolation_errors_fail_clearly_and_change_nothing(workspa
             Lifecycle: {Run: 'true'}
         """)
     rt = start_runtime()
-    typo = rt.deploy(request(workspace, merge={"com.test.Typo": "1.0.0"}))
+    # strict (as CI deploys our own components): an unresolvable variable fails the deployment
+    typo = rt.deploy(request(workspace, merge={"com.test.Typo": "1.0.0"}, strict_recipes=True))
     assert typo.status == "FAILED" and "thingNmae" in typo.reason
     assert typo.detailed_status == "FAILED_NO_STATE_CHANGE"
     invalid = rt.deploy(request(workspace, merge={"com.test.Invalid": "1.0.0"}))

@@ -65,12 +65,49 @@ def _file_mode(artifact: Artifact) -> int:
     return mode
 
 
+def _copy_folder(source: Path, dest: Path) -> set[str]:
+    """Copy every file of `source` into `dest` (greengrass-cli copies the whole
+    `<artifactDir>/<name>/<version>/` folder, listed in the recipe or not); returns the files that
+    were new or changed, relative to `dest`."""
+    changed: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(source):
+        dirnames.sort()
+        relative = Path(dirpath).relative_to(source)
+        folder = dest / relative
+        for file_name in sorted(filenames):
+            src = Path(dirpath) / file_name
+            if src.is_symlink() or not src.is_file():
+                continue  # only regular files: a link could reach outside the artifact folder
+            target = folder / file_name
+            if target.is_file() and _sha256(src) == _sha256(target):
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, 0o750)
+            if target.exists():
+                os.chmod(target, 0o644)
+            shutil.copyfile(src, target)
+            # Unlisted files keep their owner-execute bit (a script the recipe runs directly).
+            os.chmod(target, 0o550 if os.stat(src).st_mode & stat.S_IXUSR else 0o440)
+            changed.add(str(relative / file_name) if str(relative) != "." else file_name)
+    return changed
+
+
 def stage_artifacts(
     layout: RuntimeLayout, name: str, version: str, artifacts: Iterable[Artifact], artifact_dir: Path | None
-) -> None:
-    """Bring the artifacts of `name`-`version` into the runtime root; errors name the missing file."""
+) -> bool:
+    """Bring the artifacts of `name`-`version` into the runtime root; errors name the missing file.
+
+    Returns True when a file was new or changed (a same-version redeploy with new artifacts must
+    restart the component)."""
     dest = layout.artifacts(name, version)
     unpacked = layout.unarchived(name, version)
+    copied: set[str] = set()
+    folder = artifact_dir / name / version if artifact_dir is not None else None
+    if folder is not None and folder.is_dir():
+        if dest.exists():
+            _make_writable(dest)
+        copied = _copy_folder(folder, dest)
+    changed = bool(copied)
     for artifact in artifacts:
         target = dest / artifact.file_name
         source = artifact_dir / name / version / artifact.file_name if artifact_dir is not None else None
@@ -82,8 +119,10 @@ def stage_artifacts(
                     os.chmod(target, 0o644)
                 shutil.copyfile(source, target)
                 _extract_fresh = True
+                changed = True
             else:
-                _extract_fresh = False
+                # Copied just now with the whole folder, or unchanged: unpack again only if it changed.
+                _extract_fresh = artifact.file_name in copied
         elif target.is_file():
             _extract_fresh = False  # staged by an earlier deployment
         else:
@@ -94,9 +133,10 @@ def stage_artifacts(
         os.chmod(target, _file_mode(artifact))
         if artifact.unarchive.upper() == "ZIP":
             _unzip(target, unpacked / artifact.unpack_dir_name, fresh=_extract_fresh, label=f"{name}-{version}")
-    for folder in (dest, unpacked):
-        if folder.exists():
-            os.chmod(folder, 0o550)
+    for staged in (dest, unpacked):
+        if staged.exists():
+            _make_read_only(staged)
+    return changed
 
 
 def _check_digest(artifact: Artifact, path: Path, name: str, version: str) -> None:

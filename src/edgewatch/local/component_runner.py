@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import pwd
 import shutil
 import signal
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -55,6 +57,15 @@ class RunSpec:
     lifecycle: Lifecycle
     work_dir: Path
     env: Mapping[str, str]
+    # Steps run as this user (the nucleus's componentDefaultUser) unless RequiresPrivilege; None: as
+    # the runtime's own user. Only set when the runtime runs as root.
+    user: str | None = None
+
+
+# Bootstrap exit codes the nucleus understands (component recipe reference): 100 asks for a device
+# reboot, 101 for a nucleus restart. A local runtime reboots nothing: it logs the request and goes on.
+BOOTSTRAP_REBOOT = 100
+BOOTSTRAP_RESTART = 101
 
 
 class ComponentRunner:
@@ -66,8 +77,13 @@ class ComponentRunner:
         restart_delay_s: float = 1.0,
         kill_grace_s: float = KILL_GRACE_S,
         on_group: Callable[[int, bool], None] = lambda pgid, started: None,
+        bootstrap: bool = False,
+        on_bootstrapped: Callable[[], None] = lambda: None,
     ) -> None:
         self.spec = spec
+        # Bootstrap runs once per new component or changed Bootstrap step (the runtime decides).
+        self._bootstrap_pending = bootstrap
+        self.on_bootstrapped = on_bootstrapped
         self.on_group = on_group  # (process group, True when started / False when ended): the runtime records them
         self._child_setup = ChildSetup()
         self.log = component_log
@@ -169,6 +185,9 @@ class ComponentRunner:
         lifecycle = self.spec.lifecycle
         self._reported_running.clear()
         self._reported_errored.clear()
+        if self._bootstrap_pending and lifecycle.bootstrap is not None:
+            await self._bootstrap(lifecycle.bootstrap)
+        self._bootstrap_pending = False
         if not self.installed:
             if lifecycle.install is not None:
                 await self._run_step(lifecycle.install)
@@ -181,20 +200,33 @@ class ComponentRunner:
         else:
             self._set(State.FINISHED)
 
+    async def _bootstrap(self, step: LifecycleStep) -> None:
+        code = await self._run_step(step, accept=(0, BOOTSTRAP_REBOOT, BOOTSTRAP_RESTART))
+        if code == BOOTSTRAP_REBOOT:
+            message = "Bootstrap exited 100: it requested a device reboot; a local runtime does not reboot the host"
+        elif code == BOOTSTRAP_RESTART:
+            message = "Bootstrap exited 101: it requested a restart of the nucleus; the local runtime goes on"
+        else:
+            message = ""
+        if message:
+            self.log.write("runtime", message + " (restart it yourself if the change needs it)", "WARN")
+            log.warning("%s-%s: %s", self.spec.name, self.spec.version, message)
+        self.on_bootstrapped()
+
     async def _startup(self, step: LifecycleStep) -> None:
         self._set(State.STARTING)
         process = await self._spawn(step)
         exited = asyncio.ensure_future(process.wait())
         running = asyncio.ensure_future(self._reported_running.wait())
         try:
+            # The nucleus: the component is RUNNING once its Startup script exits 0 (a daemon it left
+            # in the background keeps running), or earlier if it reports RUNNING over IPC.
             done, _ = await asyncio.wait({exited, running}, timeout=step.timeout,
                                          return_when=asyncio.FIRST_COMPLETED)
             if exited in done and exited.result() != 0:
                 raise ComponentFailed(f"Startup exited with code {exited.result()}")
-            if running not in done:
-                done, _ = await asyncio.wait({running}, timeout=step.timeout)
-                if running not in done:
-                    raise ComponentFailed(f"Startup did not report RUNNING within {step.timeout:g} s")
+            if not done:
+                raise ComponentFailed(f"Startup neither exited nor reported RUNNING within {step.timeout:g} s")
             self._set(State.RUNNING)
             await self._reported_errored.wait()
             raise ComponentFailed("the component reported ERRORED")
@@ -239,18 +271,38 @@ class ComponentRunner:
         env.update({k: str(v) for k, v in self.spec.lifecycle.environment(step.name).items()})
         return env
 
+    def _preexec(self, step: LifecycleStep) -> Callable[[], None]:
+        """The child's setup: the component's user unless the step RequiresPrivilege, then our ChildSetup
+        (after the user switch: changing credentials clears the parent-death signal)."""
+        if self.spec.user is None or step.requires_privilege:
+            return self._child_setup
+        account = pwd.getpwnam(self.spec.user)  # looked up before fork
+        setup = self._child_setup
+
+        def as_user() -> None:
+            os.setgroups([])
+            os.setgid(account.pw_gid)
+            os.setuid(account.pw_uid)
+            setup()
+
+        return as_user
+
     async def _spawn(self, step: LifecycleStep) -> asyncio.subprocess.Process:
         self.spec.work_dir.mkdir(parents=True, exist_ok=True)
-        process = await asyncio.create_subprocess_exec(
-            "sh", "-c", step.script,
-            cwd=self.spec.work_dir,
-            env=self._environment(step),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,  # its own process group, so stopping reaches its children too
-            preexec_fn=self._child_setup,  # private umask; SIGTERM to the step's shell if the runtime dies
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                "sh", "-c", step.script,
+                cwd=self.spec.work_dir,
+                env=self._environment(step),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # its own process group, so stopping reaches its children too
+                preexec_fn=self._preexec(step),  # user; private umask; SIGTERM to the shell if the runtime dies
+            )
+        except (OSError, ValueError, KeyError, subprocess.SubprocessError) as exc:
+            # A step that cannot even start is an error of the component, never a stuck deployment.
+            raise ComponentFailed(f"{step.name.capitalize()} could not start: {exc}") from None
         self._processes.add(process)
         self._groups.add(process.pid)
         self.on_group(process.pid, True)
@@ -279,10 +331,11 @@ class ComponentRunner:
         if self._pumps:
             await asyncio.wait(set(self._pumps), timeout=2)
 
-    async def _run_step(self, step: LifecycleStep) -> None:
-        """Run a step to completion (Install, Shutdown, Recover) within its timeout."""
+    async def _run_step(self, step: LifecycleStep, accept: tuple[int, ...] = (0,)) -> int:
+        """Run a step to completion (Bootstrap, Install, Shutdown, Recover) within its timeout; return its
+        exit code (one of `accept`, else ComponentFailed)."""
         if self._skip(step, self._environment(step)):
-            return
+            return 0
         process = await self._spawn(step)
         try:
             code = await asyncio.wait_for(process.wait(), step.timeout)
@@ -290,8 +343,9 @@ class ComponentRunner:
             await self._kill(process)
             raise ComponentFailed(f"{step.name.capitalize()} timed out after {step.timeout:g} s") from None
         await self._drain()
-        if code != 0:
+        if code not in accept:
             raise ComponentFailed(f"{step.name.capitalize()} failed with exit code {code}")
+        return code
 
     async def _kill(self, process: asyncio.subprocess.Process) -> None:
         if process.returncode is not None:
@@ -331,3 +385,4 @@ class ComponentRunner:
                 except ProcessLookupError:
                     return
                 await asyncio.sleep(0.05)
+

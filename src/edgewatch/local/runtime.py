@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
+import pwd
 import secrets as token_source
 import shutil
 import time
@@ -47,6 +49,7 @@ from edgewatch.recipe import (
     InterpolationError,
     Recipe,
     RecipeError,
+    Unresolved,
     current_platform,
     interpolate_lifecycle,
     load_recipe,
@@ -66,6 +69,9 @@ class DeploymentRequest:
     config_updates: dict[str, ConfigUpdate] = field(default_factory=dict)
     # componentUpdatePolicy: NOTIFY_COMPONENTS (default, timeout 60 s) or SKIP_NOTIFY_COMPONENTS
     update_policy: UpdatePolicy = field(default_factory=UpdatePolicy)
+    # None: the runtime's default (`local start --strict-recipes`); True: an unresolvable recipe
+    # variable fails this deployment; False: it stays as written with one WARNING, as on the nucleus.
+    strict_recipes: bool | None = None
 
 
 @dataclass
@@ -122,8 +128,19 @@ class LocalRuntime:
         mqtt_endpoint: MqttEndpoint | None = None,
         connect_timeout_s: float | None = None,
         reinstall_check_s: float = 5.0,
+        strict_recipes: bool = False,
+        component_default_user: str | None = None,
     ) -> None:
         self.layout = RuntimeLayout(Path(root).resolve())
+        self.strict_recipes = strict_recipes
+        # As the nucleus's componentDefaultUser: only a runtime running as root can switch users.
+        self.component_user = component_default_user if os.geteuid() == 0 else None
+        self._requested_user = component_default_user
+        if component_default_user is not None:
+            try:
+                pwd.getpwnam(component_default_user)
+            except KeyError:
+                raise ValueError(f"--component-default-user: no such user {component_default_user!r}") from None
         self.thing_name = thing_name
         self.region = region
         self.validation_timeout_s = validation_timeout_s
@@ -154,12 +171,18 @@ class LocalRuntime:
         for folder in (self.layout.root, self.layout.logs(), self.layout.state(), self.layout.recipes()):
             private_dir(folder)
         Path(self.layout.socket_path).parent.mkdir(parents=True, exist_ok=True)
+        if self._requested_user is not None and self.component_user is None:
+            log.warning("--component-default-user %s ignored: the runtime is not running as root, so every "
+                        "lifecycle step runs as the runtime's own user (RequiresPrivilege has no effect either)",
+                        self._requested_user)
         # Before anything starts: components a crashed run of this root left running would otherwise
         # run twice (two writers of one store, alerts from a copy nobody supervises).
         self.processes.sweep_previous(self.kill_grace_s)
         await self.services.start()
         self.builtins.write_recipes()
         self.builtins.provide_nucleus_configuration(self.services.configuration)
+        if self.component_user is not None:
+            self._open_for_component_user()
         self._load_deployment_history()
         await self._restore()
         self._write_effective_config()
@@ -262,6 +285,8 @@ class LocalRuntime:
             if access[name] is not None:
                 configs[name][ACCESS_CONTROL] = access[name]
         targets: dict[str, Deployed] = {}
+        new_artifacts: set[str] = set()
+        strict = self.strict_recipes if request.strict_recipes is None else request.strict_recipes
         for name, version in versions.items():
             recipe, path = recipe_of(name, version)
             try:
@@ -270,11 +295,13 @@ class LocalRuntime:
                 raise _no_change(str(exc), "RECIPE_ERROR") from None
             if name not in old or old[name].version != version or request.artifact_dir is not None:
                 try:
-                    stage_artifacts(self.layout, name, version, selected.artifacts, request.artifact_dir)
+                    if stage_artifacts(self.layout, name, version, selected.artifacts, request.artifact_dir):
+                        new_artifacts.add(name)
                 except OSError as exc:
                     raise _no_change(f"cannot stage artifacts of {name}-{version}: {exc}", "ARTIFACT_ERROR") from None
+                self._share_artifacts(name, version)
             svcuid = old[name].svcuid if name in old else token_source.token_urlsafe(24)
-            spec = self._run_spec(name, version, recipe, configs, svcuid, selected.lifecycle, versions)
+            spec = self._run_spec(name, version, recipe, configs, svcuid, selected.lifecycle, versions, strict)
             targets[name] = Deployed(name, version, recipe, path, name in roots, configs[name], spec, svcuid,
                                      access[name])
 
@@ -283,7 +310,8 @@ class LocalRuntime:
             if name not in old or name not in self.runners:
                 start.append(name)
             elif (old[name].version != target.version or old[name].spec != target.spec
-                  or self.runners[name].state == State.BROKEN):
+                  or name in new_artifacts or self.runners[name].state == State.BROKEN):
+                # Same version with new artifacts: the everyday edit loop of greengrass-cli.
                 # "Any deployment will attempt to reinstall currently broken components" (nucleus).
                 restart.append(name)
                 if self.runners[name].state == State.BROKEN:
@@ -314,6 +342,9 @@ class LocalRuntime:
         except DeploymentError:
             await self._roll_back(old, targets, start, restart, removed, previous_configs)
             raise
+        for target in targets.values():
+            # Only now: a failed deployment keeps the stored recipes of what it rolled back to.
+            self._copy_recipe(target)
         self.deployed = targets
         self._save_deployed()
         self._write_effective_config()
@@ -353,9 +384,12 @@ class LocalRuntime:
         for name in removed:
             self.services.remove_component(name)
             self.services.configuration.remove(name)
+        if removed and set(removed) & set(self._bootstrapped()):
+            # A component deployed again after its removal is new: its Bootstrap runs again.
+            done = {n: d for n, d in self._bootstrapped().items() if n not in removed}
+            write_json_atomic(self.layout.state() / "bootstrapped.json", done)
         for name in start + restart + reconfigure:
             target = targets[name]
-            self._copy_recipe(target)
             self.services.add_component(name, target.access_control, None, target.svcuid)
             self.services.configuration.set(name, target.config)
         await self._start_in_order(targets, start + restart)
@@ -409,7 +443,7 @@ class LocalRuntime:
 
     # -- components
     def _run_spec(self, name: str, version: str, recipe: Recipe, configs: Mapping[str, Any], svcuid: str,
-                  lifecycle: Any, versions: Mapping[str, str]) -> RunSpec:
+                  lifecycle: Any, versions: Mapping[str, str], strict: bool | None = None) -> RunSpec:
         def paths(component: str, component_version: str) -> ComponentPaths:
             return ComponentPaths(str(self.layout.artifacts(component, component_version)),
                                   str(self.layout.unarchived(component, component_version)),
@@ -425,10 +459,16 @@ class LocalRuntime:
             configuration={n: configs[n] for n in related if n in configs},
             dependencies=frozenset(recipe.dependencies),
         )
+        unresolved: list[Unresolved] | None = None if (self.strict_recipes if strict is None else strict) else []
         try:
-            interpolated = interpolate_lifecycle(lifecycle, ctx)
+            interpolated = interpolate_lifecycle(lifecycle, ctx, unresolved)
         except InterpolationError as exc:
-            raise _no_change(str(exc), "RECIPE_INTERPOLATION_ERROR") from None
+            raise _no_change(f"{exc} (strict recipes: run without --strict-recipes to leave it as written, as "
+                             "the nucleus does)", "RECIPE_INTERPOLATION_ERROR") from None
+        if unresolved:
+            # One WARNING per component and deployment; the nucleus leaves such variables as written.
+            log.warning("recipe %s-%s: left unresolved recipe variable(s) as written: %s", name, version,
+                        "; ".join(f"{u.step}: {u.variable} ({u.reason})" for u in unresolved))
         env = dict(os.environ)
         env.update(self.extra_env)
         env.update({
@@ -440,16 +480,69 @@ class LocalRuntime:
             "GG_ROOT_CA_PATH": str(self.layout.root / "rootCA.pem"),
             **self.processes.env,
         })
-        return RunSpec(name, version, interpolated, self.layout.work(name), env)
+        return RunSpec(name, version, interpolated, self.layout.work(name), env, self.component_user)
 
     def _start_runner(self, target: Deployed) -> None:
-        private_dir(self.layout.work(target.name))
+        work = private_dir(self.layout.work(target.name))
+        if self.component_user is not None:
+            # Steps run as that user: its work dir is its own, as on the nucleus.
+            account = pwd.getpwnam(self.component_user)
+            os.chown(work, account.pw_uid, account.pw_gid)
+        bootstrap = target.spec.lifecycle.bootstrap
+        digest = _step_digest(bootstrap) if bootstrap is not None else None
         runner = ComponentRunner(target.spec, ComponentLog(self.layout.component_log(target.name), target.name),
                                  restart_delay_s=self.restart_delay_s, kill_grace_s=self.kill_grace_s,
                                  on_group=lambda pgid, started: (self.processes.started(pgid, target.name) if started
-                                                                 else self.processes.ended(pgid)))
+                                                                 else self.processes.ended(pgid)),
+                                 bootstrap=digest is not None and self._bootstrapped().get(target.name) != digest,
+                                 on_bootstrapped=lambda: self._record_bootstrap(target.name, digest))
         self.runners[target.name] = runner
         runner.start()
+
+    # -- Bootstrap: runs when a component is new or its (interpolated) Bootstrap step changed
+    def _bootstrapped(self) -> dict[str, str]:
+        path = self.layout.state() / "bootstrapped.json"
+        value = load_or_quarantine(path, lambda v: None if isinstance(v, dict) and all(
+            isinstance(x, str) for x in v.values()) else "expected an object of digests")
+        return dict(value) if isinstance(value, dict) else {}
+
+    def _record_bootstrap(self, name: str, digest: str | None) -> None:
+        done = self._bootstrapped()
+        if digest is not None:
+            done[name] = digest
+        write_json_atomic(self.layout.state() / "bootstrapped.json", done)
+
+    # -- component user (root only)
+    def _open_for_component_user(self) -> None:
+        """Let steps running as the component user reach what they need: traverse (not list) the root,
+        `packages/` and `work/`, and connect to the IPC socket (the SVCUID authenticates, as on the
+        nucleus). The folders above the root must be traversable too; that is the operator's choice."""
+        for folder in (self.layout.root, self.layout.root / "packages", self.layout.root / "packages" / "artifacts",
+                       self.layout.root / "packages" / "artifacts-unarchived", self.layout.root / "work"):
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, 0o711)
+        socket = Path(self.layout.socket_path)
+        if socket.parent != self.layout.root:
+            os.chmod(socket.parent, 0o711)
+        os.chmod(socket, 0o666)
+
+    def _share_artifacts(self, name: str, version: str) -> None:
+        """Artifacts stay read-only and owned by the runtime; the component user's group may read them."""
+        if self.component_user is None:
+            return
+        gid = pwd.getpwnam(self.component_user).pw_gid
+        for base in (self.layout.artifacts(name, version), self.layout.unarchived(name, version)):
+            if not base.exists():
+                continue
+            for folder in (base.parent,):
+                os.chmod(folder, 0o711)
+            for dirpath, _dirnames, filenames in os.walk(base):
+                os.chown(dirpath, -1, gid)
+                for file_name in filenames:
+                    path = os.path.join(dirpath, file_name)
+                    if not os.path.islink(path):
+                        os.chown(path, -1, gid)
+                        os.chmod(path, os.stat(path).st_mode | 0o040)
 
     async def _stop_runner(self, name: str) -> None:
         runner = self.runners.pop(name, None)
@@ -598,6 +691,10 @@ def _record_problem(value: Any) -> str | None:
     return None
 
 
+def _step_digest(step: Any) -> str:
+    return hashlib.sha256(repr((step.script, step.setenv, step.timeout)).encode()).hexdigest()
+
+
 def _no_change(message: str, error_type: str) -> DeploymentError:
     error = DeploymentError(message, error_type)
     error.detailed_status = "FAILED_NO_STATE_CHANGE"  # type: ignore[attr-defined]
@@ -611,6 +708,7 @@ def _describe(request: DeploymentRequest) -> dict[str, Any]:
         "artifactDir": str(request.artifact_dir) if request.artifact_dir else None,
         "merge": dict(request.merge),
         "remove": list(request.remove),
+        "strictRecipes": request.strict_recipes,
         "updateConfig": {
             n: {"MERGE": ["/" + "/".join(p) for p in leaf_paths(dict(u.merge)) if p], "RESET": list(u.reset)}
             for n, u in request.config_updates.items()

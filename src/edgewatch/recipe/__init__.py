@@ -4,6 +4,7 @@ from edgewatch.recipe.errors import InterpolationError, RecipeError
 from edgewatch.recipe.interpolation import (
     ComponentPaths,
     InterpolationContext,
+    Unresolved,
     find_variables,
     interpolate,
     interpolate_lifecycle,
@@ -49,6 +50,7 @@ __all__ = [
     "RecipeError",
     "SelectedManifest",
     "SkipIf",
+    "Unresolved",
     "check_recipe_size",
     "current_platform",
     "find_variables",

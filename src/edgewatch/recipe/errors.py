@@ -18,7 +18,7 @@ class RecipeError(ValueError):
 
 
 class InterpolationError(ValueError):
-    """A recipe variable cannot be resolved; the nucleus would fail the deployment too."""
+    """A recipe variable cannot be resolved (strict mode; the nucleus would leave it as written)."""
 
     def __init__(self, component: str, variable: str, problem: str) -> None:
         self.component = component

@@ -2,10 +2,12 @@
 
 Only `{artifacts:...}`, `{work:...}`, `{kernel:...}`, `{configuration:...}`, `{iot:...}` and the
 component-qualified `{Other.Component:artifacts|work|configuration:...}` forms are variables.
-Any other text in braces (shell `${VAR:-x}`, JSON, `{foo}`) is left exactly as written. Unlike the
-nucleus, which leaves a variable it cannot resolve in place, an unknown key, a missing
-configuration value or a non-dependency component raises InterpolationError: a silent typo in a
-recipe should fail the deployment loudly.
+Any other text in braces (shell `${VAR:-x}`, JSON, `{foo}`) is left exactly as written.
+
+A variable that cannot be resolved (an unknown key, a missing configuration value, a component that
+is not a direct dependency) raises InterpolationError by default (strict: a typo in our own recipes
+fails loudly). Pass an `unresolved` list to do what the nucleus does instead: leave the variable as
+written and record `Unresolved(step, variable, reason)` so the caller can warn once.
 """
 
 from __future__ import annotations
@@ -119,11 +121,30 @@ def resolve_variable(ctx: InterpolationContext, qualifier: str | None, namespace
     return value
 
 
-def interpolate(text: str, ctx: InterpolationContext) -> str:
-    """Replace every recipe variable in `text`; other braces are left exactly as written."""
+@dataclass(frozen=True)
+class Unresolved:
+    """A variable left as written (lenient mode): where, which, and why."""
+
+    step: str
+    variable: str
+    reason: str
+
+
+def interpolate(text: str, ctx: InterpolationContext, unresolved: list[Unresolved] | None = None,
+                step: str = "") -> str:
+    """Replace every recipe variable in `text`; other braces are left exactly as written.
+
+    With `unresolved`, a variable that cannot be resolved stays as written and is appended there
+    (`step` names where it was found); without it, it raises InterpolationError."""
 
     def substitute(match: re.Match[str]) -> str:
-        return resolve_variable(ctx, match.group("component"), match.group("namespace"), match.group("key"))
+        try:
+            return resolve_variable(ctx, match.group("component"), match.group("namespace"), match.group("key"))
+        except InterpolationError as exc:
+            if unresolved is None:
+                raise
+            unresolved.append(Unresolved(step, match.group(0), exc.problem))
+            return match.group(0)
 
     return _VARIABLE.sub(substitute, text)
 
@@ -133,29 +154,37 @@ def find_variables(text: str) -> list[str]:
     return [m.group(0) for m in _VARIABLE.finditer(text)]
 
 
-def _step(step: LifecycleStep | None, ctx: InterpolationContext) -> LifecycleStep | None:
+def _step(step: LifecycleStep | None, ctx: InterpolationContext,
+          unresolved: list[Unresolved] | None) -> LifecycleStep | None:
     if step is None:
         return None
-    skipif = SkipIf(step.skipif.check, interpolate(step.skipif.target, ctx)) if step.skipif else None
+    name = step.name.capitalize()
+
+    def text(value: str, where: str) -> str:
+        return interpolate(value, ctx, unresolved, where)
+
+    skipif = SkipIf(step.skipif.check, text(step.skipif.target, f"{name}.Skipif")) if step.skipif else None
     return replace(
         step,
-        script=interpolate(step.script, ctx),
+        script=text(step.script, name),
         skipif=skipif,
-        setenv={k: interpolate(v, ctx) for k, v in step.setenv.items()},
+        setenv={k: text(v, f"{name}.Setenv.{k}") for k, v in step.setenv.items()},
     )
 
 
-def interpolate_lifecycle(lifecycle: Lifecycle, ctx: InterpolationContext) -> Lifecycle:
+def interpolate_lifecycle(lifecycle: Lifecycle, ctx: InterpolationContext,
+                          unresolved: list[Unresolved] | None = None) -> Lifecycle:
     """A copy of `lifecycle` with scripts, Skipif targets and Setenv values interpolated.
 
-    Compare two results with `==` to decide whether a configuration change needs a restart.
+    Compare two results with `==` to decide whether a configuration change needs a restart. With
+    `unresolved`, unresolvable variables are left as written and recorded there (see `interpolate`).
     """
     return Lifecycle(
-        setenv={k: interpolate(v, ctx) for k, v in lifecycle.setenv.items()},
-        bootstrap=_step(lifecycle.bootstrap, ctx),
-        install=_step(lifecycle.install, ctx),
-        startup=_step(lifecycle.startup, ctx),
-        run=_step(lifecycle.run, ctx),
-        shutdown=_step(lifecycle.shutdown, ctx),
-        recover=_step(lifecycle.recover, ctx),
+        setenv={k: interpolate(v, ctx, unresolved, f"Setenv.{k}") for k, v in lifecycle.setenv.items()},
+        bootstrap=_step(lifecycle.bootstrap, ctx, unresolved),
+        install=_step(lifecycle.install, ctx, unresolved),
+        startup=_step(lifecycle.startup, ctx, unresolved),
+        run=_step(lifecycle.run, ctx, unresolved),
+        shutdown=_step(lifecycle.shutdown, ctx, unresolved),
+        recover=_step(lifecycle.recover, ctx, unresolved),
     )
