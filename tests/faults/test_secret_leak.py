@@ -7,7 +7,9 @@ replaces the URL (second token). Every file under the root and every line the CL
 scanned. Allowed: `<root>/config/com.edgewatch.AlertRouter.json` (like the nucleus's config store,
 the runtime must keep the configuration to hand it to the component) and the router's own copy of
 its last good configuration in its work folder (it runs on it when the stored one is unusable,
-issue 9 item 2). Both must be 0600 in a 0700 tree. Nothing under the root may be world-readable.
+issue 9 item 2), and `<root>/config/effectiveConfig.yaml`, which lists every service's configuration
+as the nucleus's does (issue 12). All must be 0600 in a 0700 tree. Nothing under the root may be
+world-readable.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from tests.alert_router.fake_slack import FakeSlack
 from tests.faults.test_runtime_crash import COLLECTOR, REPO, ROUTER, THING, edgewatch
 
 CONFIG = Path("config") / f"{ROUTER}.json"
-ALLOWED = {CONFIG, Path("work") / ROUTER / "alert-router-last-good-config.json"}
+ALLOWED = {CONFIG, Path("work") / ROUTER / "alert-router-last-good-config.json",
+           Path("config") / "effectiveConfig.yaml"}
 
 
 def _router_config(webhook: str, rule: str) -> dict:
