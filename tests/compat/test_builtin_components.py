@@ -99,6 +99,10 @@ def test_nucleus_configuration_readable_without_a_dependency(compat: Compat) -> 
             client.get_configuration(component_name="aws.greengrass.Nucleus", key_path=["noSuchKey"])
     finally:
         client.close()
+    rt = compat.started()
+    listed = rt.call(lambda: CliService(rt.runtime).list_components({}))["components"]
+    assert [c["componentName"] for c in listed] == ["aws.greengrass.Nucleus", "com.example.Plain"]
+    assert listed[0]["version"] == "2.14.0" and listed[0]["state"] == "RUNNING"
 
 
 READ_SECRET = """\

@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from edgewatch.local.builtin_components import is_builtin
+from edgewatch.local.builtin_components import NUCLEUS, NUCLEUS_VERSION, is_builtin
 from edgewatch.local.component_updates import UpdatePolicy
 from edgewatch.local.deployment_plan import DeploymentError, parse_config_updates
 from edgewatch.local.ipc_errors import InvalidArgumentsError, ResourceNotFoundError
@@ -113,8 +113,16 @@ class CliService:
         return {"componentName": name, "version": deployed.version, "state": state,
                 "configuration": self.runtime.services.configuration.get(name)}
 
+    def _nucleus(self) -> dict[str, Any]:
+        """The Nucleus is always on a device, deployed as a dependency or not."""
+        return {"componentName": NUCLEUS, "version": NUCLEUS_VERSION, "state": "RUNNING",
+                "configuration": self.runtime.services.configuration.get(NUCLEUS)}
+
     def list_components(self, request: dict[str, Any]) -> dict[str, Any]:
-        return {"components": [self._details(name) for name in sorted(self.runtime.deployed)]}
+        components = [self._details(name) for name in sorted(self.runtime.deployed)]
+        if NUCLEUS not in self.runtime.deployed:
+            components.append(self._nucleus())
+        return {"components": sorted(components, key=lambda c: c["componentName"])}
 
     def _component(self, request: dict[str, Any]) -> str:
         name = request.get("componentName")
@@ -123,6 +131,8 @@ class CliService:
         return str(name)
 
     def get_component_details(self, request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("componentName") == NUCLEUS and NUCLEUS not in self.runtime.deployed:
+            return {"componentDetails": self._nucleus()}
         return {"componentDetails": self._details(self._component(request))}
 
     async def restart_component(self, request: dict[str, Any]) -> dict[str, Any]:
