@@ -234,7 +234,7 @@ def test_update_config_deployment_on_the_full_runtime_rotates_the_webhook(
     built = build_components(root, [NAME], out)
     rt_root = tmp_path / "rt"
     thread = RuntimeThread(lambda: LocalRuntime(rt_root, THING, extra_env={"EDGEWATCH_PYTHON": sys.executable},
-                                                validation_timeout_s=20)).start()  # fmt: skip
+                                                validation_timeout_s=20, strict_recipes=True)).start()  # fmt: skip
     try:
         first = thread.deploy(DeploymentRequest(out / "recipes", out / "artifacts", {c.name: c.version for c in built},
                                                 config_updates={NAME: ConfigUpdate(merge=base_config(

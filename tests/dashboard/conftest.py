@@ -175,7 +175,7 @@ def start_dashboard(base: Path, *, with_router: bool = False, config: dict[str, 
         extra_env["EDGEWATCH_DASHBOARD_STATIC"] = str(static_dir)
     root = base / "root"
     runtime = RuntimeThread(lambda: LocalRuntime(root, THING, extra_env=extra_env, restart_delay_s=0.2,
-                                                 kill_grace_s=3.0, validation_timeout_s=20.0,
+                                                 kill_grace_s=3.0, validation_timeout_s=20.0, strict_recipes=True,
                                                  secrets_file=secrets_file)).start()  # fmt: skip
     try:
         updates = {DASHBOARD: ConfigUpdate(merge={"port": port, **(config or {})})}

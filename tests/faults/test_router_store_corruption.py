@@ -100,7 +100,8 @@ def test_corrupt_store_is_quarantined_and_the_component_keeps_working(
     out, version = built
     root = tmp_path / "root"
     runtime = RuntimeThread(lambda: LocalRuntime(root, "gw-corrupt", restart_delay_s=0.05, kill_grace_s=2.0,
-                                                 extra_env={"EDGEWATCH_PYTHON": sys.executable}))  # fmt: skip
+                                                 extra_env={"EDGEWATCH_PYTHON": sys.executable},
+                                                 strict_recipes=True))  # fmt: skip
     layout = RuntimeLayout(root.resolve())
     work = layout.work(NAME)
     work.mkdir(parents=True)

@@ -94,7 +94,7 @@ def root(tmp_path: Path) -> Iterator[Path]:
 
 
 def _start(root: Path) -> None:
-    started = edgewatch("local", "start", "--root", str(root), "--thing-name", THING, "--detach",
+    started = edgewatch("local", "start", "--root", str(root), "--thing-name", THING, "--detach", "--strict-recipes",
                         "--env", f"EDGEWATCH_PYTHON={sys.executable}")
     assert started.returncode == 0, started.stdout + started.stderr
 

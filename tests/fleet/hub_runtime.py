@@ -125,7 +125,7 @@ def start_hub(base: Path, slack_url: str, *, publish_interval: float = 1.0, mqtt
     root = base / "root"
     options = dict(mqtt_options or {})
     runtime = RuntimeThread(lambda: LocalRuntime(root, HUB_THING, extra_env=extra_env, restart_delay_s=0.2,
-                                                 kill_grace_s=3.0, validation_timeout_s=20.0,
+                                                 kill_grace_s=3.0, validation_timeout_s=20.0, strict_recipes=True,
                                                  **options)).start()  # fmt: skip
     try:
         updates = {DASHBOARD: ConfigUpdate(merge=dashboard_merge(port, publish_interval)),

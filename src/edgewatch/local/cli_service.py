@@ -91,6 +91,10 @@ class CliService:
             folders["recipeDirectoryPath"], folders["artifactsDirectoryPath"],
             {str(k): str(v) for k, v in merge.items()}, [str(n) for n in remove], updates)
         deployment.update_policy = update_policy
+        strict = request.get("strictRecipes")  # this runtime's extension (`deployment create --strict-recipes`)
+        if strict is not None and not isinstance(strict, bool):
+            raise InvalidArgumentsError("strictRecipes must be true or false")
+        deployment.strict_recipes = strict
         record = self.runtime.submit(deployment)
         return {"deploymentId": record.deployment_id}
 

@@ -72,7 +72,13 @@ def add_local_parser(subparsers: Any) -> None:
                         help="componentUpdatePolicy action (default NOTIFY_COMPONENTS: subscribers may defer)")
     create.add_argument("--update-timeout", dest="update_timeout", type=float, metavar="SECONDS",
                         help="componentUpdatePolicy timeoutInSeconds (default 60)")
-    create.add_argument("--wait", action="store_true", help="wait for the result; exit non-zero on failure")
+    create.add_argument("--wait", action="store_true",
+                        help="wait for the result, then print each component's state; exit non-zero on failure")
+    create.add_argument("--until-stable", dest="until_stable", type=float, metavar="SECONDS",
+                        help="with --wait (implied): after SUCCEEDED, watch the components that long; exit 1 if "
+                             "one goes ERRORED or BROKEN")
+    create.add_argument("--strict-recipes", dest="strict_recipes", action="store_true", default=None,
+                        help="an unresolvable recipe variable fails this deployment (default: the runtime's mode)")
     create.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits at most")
     create.set_defaults(func=cmd_deployment_create)
     status = with_root(dep_commands.add_parser("status", help="status of a deployment (default: the latest)"))
@@ -112,6 +118,11 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                         help="extra environment for every component")
     parser.add_argument("--validation-timeout", type=float, default=60.0,
                         help="seconds a component may take to validate a configuration change")
+    parser.add_argument("--strict-recipes", dest="strict_recipes", action="store_true",
+                        help="fail a deployment on an unresolvable recipe variable instead of leaving it as written "
+                             "with a WARNING, as the nucleus does (CI uses this for our own components)")
+    parser.add_argument("--component-default-user", dest="component_default_user", metavar="USER",
+                        help="run lifecycle steps as USER unless RequiresPrivilege (only when running as root)")
     parser.add_argument("--connect-timeout", type=float, default=10.0,
                         help="seconds an IPC client has to authenticate before it is disconnected")
     bridge = parser.add_argument_group("IoT Core bridge (default: an embedded loopback)")
@@ -137,7 +148,9 @@ def build_runtime(args: argparse.Namespace, extra_env: dict[str, str] | None = N
     env.update(extra_env or {})
     return LocalRuntime(layout_of(args).root, args.thing_name or default_thing_name(), region=args.region,
                         secrets_file=args.secrets_file, validation_timeout_s=args.validation_timeout, extra_env=env,
-                        mqtt_endpoint=mqtt_endpoint_of(args), connect_timeout_s=args.connect_timeout)
+                        mqtt_endpoint=mqtt_endpoint_of(args), connect_timeout_s=args.connect_timeout,
+                        strict_recipes=bool(getattr(args, "strict_recipes", False)),
+                        component_default_user=getattr(args, "component_default_user", None))
 
 
 def mqtt_endpoint_of(args: argparse.Namespace) -> Any:
@@ -199,6 +212,10 @@ def _start_detached(args: argparse.Namespace, layout: RuntimeLayout) -> int:
         command += ["--secrets-file", str(args.secrets_file)]
     for pair in args.env:
         command += ["--env", pair]
+    if args.strict_recipes:
+        command.append("--strict-recipes")
+    if args.component_default_user:
+        command += ["--component-default-user", args.component_default_user]
     for option in ("mqtt_endpoint", "mqtt_cert", "mqtt_key", "mqtt_ca"):
         if getattr(args, option):
             command += ["--" + option.replace("_", "-"), str(getattr(args, option))]
@@ -311,6 +328,7 @@ def cmd_deployment_create(args: argparse.Namespace) -> int:
         try:
             response = create_local_deployment(
                 client, update_policy,
+                extra_payload={"strictRecipes": True} if args.strict_recipes else None,
                 root_component_versions_to_add=merges, root_components_to_remove=args.remove,
                 component_to_configuration=updates,
                 recipe_directory_path=str(args.recipe_dir.resolve()) if args.recipe_dir else None,
@@ -319,9 +337,41 @@ def cmd_deployment_create(args: argparse.Namespace) -> int:
             raise CommandError(exc.message) from None
         deployment_id = response.deployment_id
         out(f"Local deployment submitted! Deployment Id: {deployment_id}")
-        if not args.wait:
+        if not args.wait and args.until_stable is None:
             return 0
-        return _wait_for(client, deployment_id, args.timeout)
+        code = _wait_for(client, deployment_id, args.timeout)
+        states = _print_states(client)
+        if code != 0 or args.until_stable is None:
+            return code
+        return _until_stable(client, args.until_stable, states)
+
+
+BREAKING = ("ERRORED", "BROKEN")
+
+
+def _print_states(client: Any) -> dict[str, str]:
+    """A deployment SUCCEEDS when its components start; say where each one is right now."""
+    states = {}
+    for component in client.list_components().components or []:
+        states[component.component_name] = component.state
+        out(f"  {component.component_name} {component.version}: {component.state}")
+    return states
+
+
+def _until_stable(client: Any, seconds: float, states: dict[str, str]) -> int:
+    """Watch the components for `seconds`; the first one that goes ERRORED or BROKEN fails the command."""
+    deadline = time.monotonic() + seconds
+    while True:
+        broken = {name: state for name, state in states.items() if state in BREAKING}
+        if broken:
+            for name, state in sorted(broken.items()):
+                out(f"{name} is {state} (see `edgewatch local logs {name}`)")
+            return 1
+        if time.monotonic() >= deadline:
+            out(f"every component stayed up for {seconds:g} s")
+            return 0
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        states = {c.component_name: c.state for c in client.list_components().components or []}
 
 
 def _wait_for(client: Any, deployment_id: str, timeout: float) -> int:
@@ -402,17 +452,24 @@ def cmd_logs(args: argparse.Namespace) -> int:
     path = layout.runtime_log() if args.name == "runtime" else layout.component_log(args.name)
     if not path.exists():
         raise CommandError(f"no log at {path}")
-    with path.open(errors="replace") as handle:
-        lines = handle.readlines()
-        sys.stdout.writelines(lines[-args.lines:])
-        sys.stdout.flush()
-        while args.follow:
-            line = handle.readline()
-            if line:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-            else:
-                time.sleep(0.25)
+    try:
+        with path.open(errors="replace") as handle:
+            lines = handle.readlines()
+            sys.stdout.writelines(lines[-args.lines:])
+            sys.stdout.flush()
+            while args.follow:
+                line = handle.readline()
+                if line:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                else:
+                    time.sleep(0.25)
+    except BrokenPipeError:
+        # `logs NAME | head`: the reader left. Point stdout at /dev/null so the interpreter's final
+        # flush does not raise again, and exit quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     return 0
 
 

@@ -140,21 +140,23 @@ class ComponentUpdates:
 
 
 def create_local_deployment(client: Any, policy: UpdatePolicy | None, timeout_s: float = 60.0,
-                            **fields: Any) -> Any:
+                            extra_payload: dict[str, Any] | None = None, **fields: Any) -> Any:
     """CreateLocalDeployment through the unmodified V2 client, with `componentUpdatePolicy` when given.
 
     The SDK's request shape has no such field (greengrass-cli puts the policy in the deployment
     document it builds), so the request adds it to its payload; the server reads it, the nucleus's
     default being NOTIFY_COMPONENTS with a 60 s timeout."""
-    if policy is None:
+    if policy is None and not extra_payload:  # extra_payload: this runtime's own fields (strictRecipes)
         return client.create_local_deployment(**fields)
     from awsiot.greengrasscoreipc.model import CreateLocalDeploymentRequest
 
     class WithUpdatePolicy(CreateLocalDeploymentRequest):  # type: ignore[misc]
         def _to_payload(self) -> dict[str, Any]:
             payload: dict[str, Any] = super()._to_payload()
-            timeout = int(policy.timeout_s) if policy.timeout_s.is_integer() else policy.timeout_s
-            payload["componentUpdatePolicy"] = {"action": policy.action, "timeoutInSeconds": timeout}
+            if policy is not None:
+                timeout = int(policy.timeout_s) if policy.timeout_s.is_integer() else policy.timeout_s
+                payload["componentUpdatePolicy"] = {"action": policy.action, "timeoutInSeconds": timeout}
+            payload.update(extra_payload or {})
             return payload
 
     operation = client.client.new_create_local_deployment()

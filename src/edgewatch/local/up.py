@@ -34,7 +34,9 @@ def run_up(args: argparse.Namespace) -> int:
     setup_runtime_logging(layout)
     extra_env = {"EDGEWATCH_PYTHON": sys.executable} if args.dev_python else {}
     runtime = build_runtime(args, extra_env)
-    request = DeploymentRequest(out_dir / "recipes", out_dir / "artifacts", {c.name: c.version for c in built})
+    # Our own recipes are deployed strictly: a typo in a recipe variable fails instead of staying as written.
+    request = DeploymentRequest(out_dir / "recipes", out_dir / "artifacts", {c.name: c.version for c in built},
+                                strict_recipes=True)
     outcome: dict[str, int] = {}
 
     async def deploy(rt: LocalRuntime) -> None:

@@ -8,6 +8,7 @@ author's own spelling (`Manifests[0].Lifecycle.Run`).
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import logging
@@ -129,6 +130,26 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
+def _expected(value: Any) -> str:
+    kinds = value if isinstance(value, list) else [value]
+    return " or ".join({"object": "an object", "array": "a list", "integer": "an integer"}.get(k, f"a {k}")
+                       for k in kinds)
+
+
 def _problem(error: jsonschema.ValidationError, original: Any = None) -> str:
     """A one-line description of a schema error without dumping the whole offending subtree.
 
@@ -144,8 +165,18 @@ def _problem(error: jsonschema.ValidationError, original: Any = None) -> str:
         names = original if isinstance(original, Mapping) else error.instance
         extra = sorted(str(k) for k in names if str(k).lower() not in known)
         return f"unknown field(s): {', '.join(extra)}"
-    if validator in ("type", "enum", "pattern", "const", "maxLength", "minLength"):
-        return f"{_short(error.instance)} is invalid: {validator} {_short(error.validator_value)}"
+    if isinstance(error.instance, datetime.date):
+        # YAML reads an unquoted 2020-01-25 as a date: say so, and what to write instead.
+        field = str(error.absolute_path[-1]) if error.absolute_path else ""
+        expected = "the quoted string '2020-01-25'" if field == "recipeformatversion" else "a quoted string"
+        return (f"found a date ({error.instance.isoformat()}, unquoted in YAML), expected {expected}")
+    if validator == "type":
+        return f"found {_kind(error.instance)} {_short(error.instance)}, expected {_expected(error.validator_value)}"
+    if validator == "enum":
+        choices = " or ".join(_short(v) for v in error.validator_value)
+        return f"found {_short(error.instance)}, expected {choices} (enum)"
+    if validator in ("pattern", "const", "maxLength", "minLength"):
+        return f"found {_short(error.instance)}, expected {validator} {_short(error.validator_value)}"
     if validator in ("oneOf", "anyOf"):
         expected = sorted({str(e.validator_value) for e in error.context or () if e.validator == "type"})
         if expected:
@@ -164,12 +195,19 @@ def validate_recipe_document(doc: Mapping[str, Any], source: str) -> None:
     errors = list(validator.iter_errors(lower_keys(doc)))
     if not errors:
         return
-    best = jsonschema.exceptions.best_match(errors)
-    # best_match may pick a context error deep inside oneOf; its absolute_path is still correct.
-    path = format_path(doc, best.absolute_path)
-    extra = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
-    original = _node_at(doc, best.absolute_path)
-    raise RecipeError(source, path or "(top level)", _problem(best, original) + extra)
+    # Every error, one per field (the best of those at the same path), in document order.
+    by_path: dict[tuple[Any, ...], list[jsonschema.ValidationError]] = {}
+    for error in errors:
+        by_path.setdefault(tuple(error.absolute_path), []).append(error)
+    problems = []
+    for group in by_path.values():
+        # best_match may pick a context error deep inside oneOf; its absolute_path is still correct.
+        best = jsonschema.exceptions.best_match(group)
+        path = format_path(doc, best.absolute_path) or "(top level)"
+        problems.append((path, _problem(best, _node_at(doc, best.absolute_path))))
+    first_path, first_problem = problems[0]
+    others = "".join(f"; {path}: {problem}" for path, problem in problems[1:])
+    raise RecipeError(source, first_path, first_problem + others)
 
 
 def check_recipe_size(data: bytes | str, source: str, limit: int = MAX_RECIPE_BYTES) -> int:
