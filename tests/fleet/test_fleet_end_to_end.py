@@ -201,6 +201,7 @@ def test_the_hub_and_fleet_watch_see_every_device_and_a_dead_one_raises_device_s
 
     # Power loss on the second device: DeviceSilent for exactly that thing at the Slack server.
     victim = devices[1]
+    assert len(victim.processes()) >= 3, "the runtime, its collector and its router"
     victim.kill_9()
     killed = time.monotonic()
     wait_until(lambda: (victim.thing, "firing") in slack_events(slack.delivered()), timeout=15, interval=0.05,

@@ -203,6 +203,14 @@ def test_the_endpoint_comes_from_describe_endpoint_when_not_given(monkeypatch: p
     assert (given.host, given.port) == ("example.com", 8443)
 
 
+def test_the_default_client_id_is_one_the_policy_allows() -> None:
+    from edgewatch.cloud.policies import FLEET_WATCH_CLIENT_PREFIX
+    from edgewatch.fleet.transport import CLIENT_ID_PREFIX, default_client_id
+
+    assert CLIENT_ID_PREFIX == FLEET_WATCH_CLIENT_PREFIX and default_client_id().startswith(CLIENT_ID_PREFIX)
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", default_client_id())
+
+
 def test_bad_arguments_are_named() -> None:
     result = subprocess.run([*EDGEWATCH, "fleet", "watch", "--json", "--cert", "/nope.pem", "--endpoint", "x"],
                             capture_output=True, text=True, timeout=30)
@@ -250,3 +258,17 @@ def test_a_broker_restart_loses_no_batch_a_qos1_publisher_resent(broker: FleetBr
     finally:
         publisher.stop()
         watch.stop()
+
+
+def test_the_table_after_a_watcher_restart_shows_what_was_queued_for_its_session(broker: FleetBroker) -> None:
+    client = ["--client-id", "edgewatch-fleet-watch-table"]
+    first = Watch([*mtls_args(broker), *client])
+    first.wait_subscribed()
+    first.stop()  # the broker keeps the session (expiry 1 h) and queues QoS 1 messages for it
+    assert mosquitto_pub(broker, "dev-2", "dt/edgewatch/dev-2/metrics", batch("dev-2", 9999, cpu=42)).returncode == 0
+    table = subprocess.run([*EDGEWATCH, "fleet", "watch", *mtls_args(broker), *client, "--duration", "3",
+                            "--sort", "cpu"], capture_output=True, text=True, timeout=30, env={**os.environ,
+                                                                                            "COLUMNS": "120"})
+    assert table.returncode == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if "dev-2" in line)
+    assert "OK" in row and "42%" in row, table.stdout

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import getpass
-import re
 from pathlib import Path
 from typing import Any
 
 from edgewatch.fleet.model import DEFAULT_INTERVAL_S, SORT_KEYS
-
-CLIENT_ID_PREFIX = "edgewatch-fleet-watch-"  # fleet-watch-policy.json allows iot:Connect on client/<prefix>*
-
-
-def default_client_id() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "operator"
-    return CLIENT_ID_PREFIX + (re.sub(r"[^A-Za-z0-9_-]", "-", user)[:40] or "operator")
+from edgewatch.fleet.transport import CLIENT_ID_PREFIX  # stdlib only at import time
 
 
 def _positive(text: str) -> float:

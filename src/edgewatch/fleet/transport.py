@@ -12,7 +12,9 @@ broker that does not check SigV4, e.g. the tests' Mosquitto front).
 
 from __future__ import annotations
 
+import getpass
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -23,7 +25,17 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 3600
+# fleet-watch-policy.json allows iot:Connect on client/<prefix>* (edgewatch.cloud.policies, a test keeps them equal)
+CLIENT_ID_PREFIX = "edgewatch-fleet-watch-"
 HandshakeSigner = Callable[[Any], "Future[None]"]  # awscrt.http.HttpRequest -> done when signed
+
+
+def default_client_id() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "operator"
+    return CLIENT_ID_PREFIX + (re.sub(r"[^A-Za-z0-9_-]", "-", user)[:40] or "operator")
 
 
 class TransportError(Exception):

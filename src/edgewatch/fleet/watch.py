@@ -72,22 +72,33 @@ def resolve_endpoint(args: argparse.Namespace, default_port: int) -> Any:
     if args.endpoint:
         return Endpoint.parse(args.endpoint, default_port)
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    session = boto3.Session(profile_name=args.profile, region_name=args.region)
-    address = session.client("iot").describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+    from edgewatch.local.commands import CommandError
+
+    try:
+        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        address = session.client("iot").describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+    except (BotoCoreError, ClientError) as err:
+        raise CommandError(f"DescribeEndpoint iot:Data-ATS failed ({err}); pass --endpoint or fix the credentials "
+                           "and region") from err
     log.info("IoT data endpoint from DescribeEndpoint: %s", address)
     return Endpoint(address, default_port)
 
 
 def start_transport(args: argparse.Namespace, inbox: Inbox) -> Any:
-    from edgewatch.fleet.transport import FleetSubscriber, boto_credentials_provider, sigv4_signer, unsigned
+    from edgewatch.fleet.transport import (
+        FleetSubscriber,
+        boto_credentials_provider,
+        default_client_id,
+        sigv4_signer,
+        unsigned,
+    )
     from edgewatch.local.commands import CommandError
 
     if (args.cert is None) != (args.key is None):
         raise CommandError("--cert and --key go together (mutual TLS); leave both out for WebSocket + SigV4")
     filters = [METRICS_FILTER, ALERTS_FILTER, *(PRESENCE_FILTERS if args.presence else ())]
-    from edgewatch.fleet.cli import default_client_id
-
     subscriber = FleetSubscriber(args.client_id or default_client_id(), filters,
                                  lambda topic, payload: inbox.put(topic, payload, time.time()))
     try:
