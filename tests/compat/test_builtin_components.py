@@ -248,6 +248,41 @@ def test_local_shadow_get_update_delete_list(compat: Compat) -> None:
         client.close()
 
 
+def test_shadow_changes_are_published_on_local_pubsub(compat: Compat) -> None:
+    """Developer guide, "Interact with local shadows": "To enable custom components to react to changes
+    in local shadow states, you can also use the publish/subscribe IPC service to subscribe to shadow
+    events" (the Device Shadow MQTT topics: update/accepted, update/documents, update/delta,
+    delete/accepted)."""
+    access = SHADOW_ACCESS[:-1] + (", aws.greengrass.ipc.pubsub: {com.example.Shadows:pubsub:1: {operations: "
+                                   "['aws.greengrass#SubscribeToTopic'], "
+                                   "resources: ['$aws/things/{iot:thingName}/shadow/*']}}}")
+    _component(compat, "com.example.Shadows", access=access,
+               dependencies="{aws.greengrass.ShadowManager: {VersionRequirement: '^2.0.0'}}")
+    assert compat.deploy({"com.example.Shadows": "1.0.0"}).status == "SUCCEEDED", compat.runtime.deployments
+    client = compat.client("com.example.Shadows")
+    events: list[tuple[str, dict]] = []
+    _, operation = client.subscribe_to_topic(
+        topic="$aws/things/gw-compat/shadow/#",
+        on_stream_event=lambda e: events.append((e.binary_message.context.topic, json.loads(e.binary_message.message))))
+    try:
+        _update(client, {"state": {"reported": {"temp": 20}}})
+        _update(client, {"state": {"desired": {"temp": 22}}})
+        _update(client, {"state": {"reported": {"on": True}}}, shadow="lamp")
+        client.delete_thing_shadow(thing_name="gw-compat", shadow_name="lamp")
+        base = "$aws/things/gw-compat/shadow"
+        wanted = [f"{base}/update/accepted", f"{base}/update/documents", f"{base}/update/accepted",
+                  f"{base}/update/documents", f"{base}/update/delta", f"{base}/name/lamp/update/accepted",
+                  f"{base}/name/lamp/update/documents", f"{base}/name/lamp/delete/accepted"]
+        wait_until(lambda: [t for t, _ in events] == wanted, what=f"the shadow topics (got {[t for t, _ in events]})")
+        assert events[4][1]["state"] == {"temp": 22} and events[4][1]["version"] == 2
+        assert events[3][1]["previous"]["state"] == {"reported": {"temp": 20}}
+        assert events[3][1]["current"]["state"] == {"desired": {"temp": 22}, "reported": {"temp": 20}}
+        assert events[7][1]["version"] == 1
+    finally:
+        operation.close()
+        client.close()
+
+
 def test_shadows_need_the_shadow_manager(compat: Compat) -> None:
     """Developer guide, "Interact with local shadows": "include the shadow manager component as a
     dependency"; an operation whose provider component is not deployed is a ServiceError."""

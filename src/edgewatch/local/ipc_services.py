@@ -4,6 +4,8 @@ component updates and component metrics."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import secrets as token_source
 from collections.abc import Callable, Mapping
@@ -17,6 +19,7 @@ from edgewatch.local.component_updates import ComponentUpdates
 from edgewatch.local.configuration import ConfigurationStore
 from edgewatch.local.iot_core import IotCoreService
 from edgewatch.local.ipc_errors import InvalidArgumentsError
+from edgewatch.local.ipc_protocol import dumps
 from edgewatch.local.ipc_server import IpcServer, Principal, Stream
 from edgewatch.local.mqtt_uplink import MqttEndpoint, MqttUplink
 from edgewatch.local.pubsub import LocalPubSub
@@ -69,7 +72,8 @@ class IpcServices:
         if self.secrets_file is not None:
             self.secret_store = SecretStore.load(self.secrets_file)
             self.secret_store.install(self.server)
-        self.shadows = ShadowStore(self.root / "shadows", provided=lambda: self.is_deployed(SHADOW_MANAGER))
+        self.shadows = ShadowStore(self.root / "shadows", provided=lambda: self.is_deployed(SHADOW_MANAGER),
+                                   publish=self._publish_shadow_event)
         self.shadows.install(self.server)
         self.component_updates = ComponentUpdates()
         self.component_updates.install(self.server)
@@ -113,6 +117,12 @@ class IpcServices:
         await self.server.stop()
         if self.iot_core.uplink is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.iot_core.uplink.stop)
+
+    def _publish_shadow_event(self, topic: str, document: Mapping[str, Any]) -> None:
+        """The shadow manager's local pub/sub messages: binary JSON, from aws.greengrass.ShadowManager."""
+        message = base64.b64encode(json.dumps(document, separators=(",", ":")).encode()).decode()
+        self.pubsub.publish(topic, dumps({"binaryMessage": {"message": message, "context": {"topic": topic}}}),
+                            SHADOW_MANAGER)
 
     def _handle_update_state(self, stream: Stream, request: dict[str, Any]) -> dict[str, Any]:
         state = request.get("state")

@@ -8,7 +8,10 @@ that reported does not match), an update naming a `version` other than the curre
 ConflictError, a document over `shadowDocumentSizeLimitBytes` (8 KiB) or nested deeper than 6 levels
 is refused. A deleted shadow keeps its version (a new one continues from it), as in IoT Core.
 
-Each shadow is one file under `<root>/shadows/<thing>/`, written atomically and 0600.
+Each shadow is one file under `<root>/shadows/<thing>/`, written atomically and 0600. As the shadow
+manager does, every accepted change is also published on local pub/sub, on the IoT shadow topics
+(`$aws/things/<thing>/shadow[/name/<shadow>]/update/accepted`, `/update/documents`, `/update/delta`
+when desired and reported differ after an update of desired, `/delete/accepted`), as binary JSON.
 """
 
 from __future__ import annotations
@@ -165,10 +168,12 @@ class ShadowStore:
     """Shadows on disk, one file each; the IPC operations of aws.greengrass.ShadowManager."""
 
     def __init__(self, folder: Path, clock: Callable[[], float] = time.time,
-                 provided: Callable[[], bool] = lambda: True) -> None:
+                 provided: Callable[[], bool] = lambda: True,
+                 publish: Callable[[str, Mapping[str, Any]], None] = lambda topic, document: None) -> None:
         self.folder = folder
         self.clock = clock
         self.provided = provided  # is aws.greengrass.ShadowManager deployed?
+        self.publish = publish  # (topic, document) on local pub/sub
 
     def install(self, server: IpcServer) -> None:
         server.register("GetThingShadow", self.handle_get)
@@ -216,8 +221,7 @@ class ShadowStore:
             raise InvalidArgumentsError("ThingName has invalid characters or is longer than 128")
         if not isinstance(shadow, str) or (shadow and not _SHADOW_NAME.match(shadow)):
             raise InvalidArgumentsError("ShadowName has invalid characters or is longer than 64")
-        resource = f"$aws/things/{thing}/shadow" + (f"/name/{shadow}" if shadow else "")
-        stream.principal.authorize(SHADOW_MANAGER, operation, resource)
+        stream.principal.authorize(SHADOW_MANAGER, operation, _topic(thing, shadow))
         return thing, shadow
 
     def _now(self) -> int:
@@ -251,6 +255,15 @@ class ShadowStore:
         except ShadowError as exc:
             raise InvalidArgumentsError(str(exc)) from None
         self._save(thing, shadow, new)
+        prefix = _topic(thing, shadow)
+        self.publish(f"{prefix}/update/accepted", response)
+        previous = None if stored is None or stored.get("deleted") else _versioned(stored)
+        self.publish(f"{prefix}/update/documents", {"previous": previous, "current": _versioned(new),
+                                                    "timestamp": new["timestamp"]})
+        difference = delta(new["state"].get("desired"), new["state"].get("reported"))
+        if difference is not None and isinstance(update, dict) and "desired" in update.get("state", {}):
+            self.publish(f"{prefix}/update/delta", {"state": difference, "version": new["version"],
+                                                    "timestamp": new["timestamp"]})
         return {"payload": _encode(response)}
 
     def handle_delete(self, stream: Stream, request: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +275,7 @@ class ShadowStore:
         now = self._now()
         # The version survives the delete: a shadow created again continues from it.
         self._save(thing, shadow, {"deleted": True, "version": stored["version"], "timestamp": now})
+        self.publish(f"{_topic(thing, shadow)}/delete/accepted", {"version": stored["version"], "timestamp": now})
         return {"payload": _encode({"version": stored["version"], "timestamp": now})}
 
     def handle_list(self, stream: Stream, request: dict[str, Any]) -> dict[str, Any]:
@@ -284,6 +298,15 @@ class ShadowStore:
         if start + page_size < len(names):
             response["nextToken"] = str(start + page_size)
         return response
+
+
+def _topic(thing: str, shadow: str) -> str:
+    return f"$aws/things/{thing}/shadow" + (f"/name/{shadow}" if shadow else "")
+
+
+def _versioned(stored: Mapping[str, Any]) -> dict[str, Any]:
+    return {"state": copy.deepcopy(dict(stored.get("state", {}))),
+            "metadata": copy.deepcopy(dict(stored.get("metadata", {}))), "version": stored["version"]}
 
 
 def _encode(document: Mapping[str, Any]) -> str:
