@@ -232,3 +232,21 @@ def test_the_inbox_is_bounded_in_bytes() -> None:
     assert inbox.get(1)[1] == b"x" * 900
     second.join(5)
     assert not second.is_alive() and inbox.get(1)[1] == b"y" * 900
+
+
+def test_json_lines_honour_group_and_stale() -> None:
+    import io
+
+    table = FleetTable(default_interval_s=5)
+    events = [*table.ingest("dt/edgewatch/plant-a-1/metrics", summary("plant-a-1", 1), 0),
+              *table.ingest("dt/edgewatch/plant-b-1/metrics", summary("plant-b-1", 1), 0),
+              {"event": "connected", "ts": 0, "count": 1}, *table.tick(11),
+              *table.ingest("dt/edgewatch/plant-a-1/metrics", summary("plant-a-1", 2), 12)]
+    grouped, stale = io.StringIO(), io.StringIO()
+    JsonLines(grouped, group="plant-a-*").events(events)
+    JsonLines(stale, stale_only=True).events(events)
+    assert [(e["event"], e.get("thing")) for e in map(json.loads, grouped.getvalue().splitlines())] == [
+        ("device_seen", "plant-a-1"), ("batch", "plant-a-1"), ("connected", None), ("device_stale", "plant-a-1"),
+        ("device_seen", "plant-a-1"), ("batch", "plant-a-1")]  # back from stale: device_seen(first=false), batch
+    assert [(e["event"], e.get("thing")) for e in map(json.loads, stale.getvalue().splitlines())] == [
+        ("connected", None), ("device_stale", "plant-a-1"), ("device_stale", "plant-b-1"), ("device_seen", "plant-a-1")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fnmatch
 import json
 import logging
 import time
@@ -23,15 +24,31 @@ class Sink(Protocol):
     def refresh(self, table: FleetTable, now: float) -> None: ...
 
 
-class JsonLines:
-    """One compact JSON object per line, flushed per batch of events so a pipe sees them at once."""
+STALE_EVENTS = ("device_stale", "device_seen")  # --stale: going stale and coming back (first: false)
 
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
+
+class JsonLines:
+    """One compact JSON object per line, flushed per batch of events so a pipe sees them at once.
+
+    `group` keeps only events about matching things (events about the connection always pass);
+    `stale_only` keeps only devices going stale and coming back.
+    """
+
+    def __init__(self, stream: IO[str], group: str | None = None, stale_only: bool = False) -> None:
+        self._stream, self._group, self._stale_only = stream, group, stale_only
+
+    def _wanted(self, event: Event) -> bool:
+        thing = event.get("thing")
+        if thing is None:
+            return not self._stale_only or event["event"] in ("connected", "disconnected", "subscribed")
+        if self._group is not None and not fnmatch.fnmatchcase(thing, self._group):
+            return False
+        return not self._stale_only or (event["event"] in STALE_EVENTS and event.get("first") is not True)
 
     def events(self, events: list[Event]) -> None:
-        if events:
-            self._stream.write("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events))
+        wanted = [e for e in events if self._wanted(e)]
+        if wanted:
+            self._stream.write("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in wanted))
             self._stream.flush()
 
     def refresh(self, table: FleetTable, now: float) -> None:
@@ -135,7 +152,7 @@ def watch_from_args(args: argparse.Namespace) -> int:
     inbox = Inbox()
     sink: Any
     if args.json:
-        sink = JsonLines(sys.stdout)
+        sink = JsonLines(sys.stdout, args.group, args.stale)
     else:
         from edgewatch.fleet.view import LiveTable
 
