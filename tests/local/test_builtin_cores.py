@@ -84,3 +84,16 @@ def test_stand_in_recipes_load_and_resolve(tmp_path) -> None:
         "DefaultConfiguration": {"awsRegion": "x"}}
     assert builtins.warn_unavailable(["aws.greengrass.TokenExchangeService", NUCLEUS]) != []
     assert builtins.warn_unavailable(["aws.greengrass.TokenExchangeService"]) == []  # once per run
+
+
+def test_nucleus_configuration_follows_the_run_options(tmp_path) -> None:
+    """The region of this run (`local start --region`) wins over a stored one; deployed keys stay."""
+    from edgewatch.local.configuration import ConfigurationStore
+
+    store = ConfigurationStore(None)
+    BuiltinComponents(tmp_path, {"awsRegion": "us-east-1", "logging": {"level": "INFO"}}).provide_nucleus_configuration(
+        store)
+    store.merge(NUCLEUS, ("logging",), {"level": "DEBUG"})
+    BuiltinComponents(tmp_path, {"awsRegion": "eu-west-1", "logging": {"level": "INFO"}}).provide_nucleus_configuration(
+        store)
+    assert store.get(NUCLEUS) == {"awsRegion": "eu-west-1", "logging": {"level": "DEBUG"}}

@@ -28,6 +28,8 @@ SECRET_MANAGER = "aws.greengrass.SecretManager"
 SHADOW_MANAGER = "aws.greengrass.ShadowManager"
 CLI = "aws.greengrass.Cli"
 NUCLEUS_VERSION = "2.14.0"
+# Nucleus keys that come from `edgewatch local start` options, not from deployments.
+RUN_OPTION_KEYS = ("awsRegion", "iotDataEndpoint", "thingName")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +158,15 @@ class BuiltinComponents:
         return messages
 
     def provide_nucleus_configuration(self, store: Any) -> None:
-        """The Nucleus's configuration is readable (GetConfiguration) whether or not anything depends on it."""
+        """The Nucleus's configuration is readable (GetConfiguration) whether or not anything depends on it.
+
+        What comes from this run's options (`--region`, the MQTT endpoint) replaces what an earlier run
+        stored; the other keys keep what deployments set."""
         if not store.has(NUCLEUS):
             store.set(NUCLEUS, self.nucleus_config)
+            return
+        from_options = {k: self.nucleus_config[k] for k in RUN_OPTION_KEYS if k in self.nucleus_config}
+        store.set(NUCLEUS, {**store.get(NUCLEUS), **from_options})
 
     def effective_config_path(self) -> Path:
         return self.root / "config" / "effectiveConfig.yaml"
