@@ -104,6 +104,20 @@ def test_nucleus_configuration_readable_without_a_dependency(compat: Compat) -> 
     assert [c["componentName"] for c in listed] == ["aws.greengrass.Nucleus", "com.example.Plain"]
     assert listed[0]["version"] == "2.14.0" and listed[0]["state"] == "RUNNING"
 
+    # a dependent deployed, then removed (and the Nucleus with it): its configuration stays readable
+    _component(compat, "com.example.Dependent",
+               dependencies="{aws.greengrass.Nucleus: {VersionRequirement: '^2.0.0', DependencyType: SOFT}}")
+    assert compat.deploy({"com.example.Dependent": "1.0.0"}).status == "SUCCEEDED"
+    assert "aws.greengrass.Nucleus" in compat.runtime.deployed
+    assert compat.deploy(remove=["com.example.Dependent"]).status == "SUCCEEDED"
+    assert "aws.greengrass.Nucleus" not in compat.runtime.deployed
+    client = compat.client("com.example.Plain")
+    try:
+        assert client.get_configuration(component_name="aws.greengrass.Nucleus",
+                                        key_path=["awsRegion"]).value == {"awsRegion": "us-east-1"}
+    finally:
+        client.close()
+
 
 READ_SECRET = """\
 import hashlib

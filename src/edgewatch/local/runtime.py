@@ -580,6 +580,8 @@ class LocalRuntime:
         target.recipe_path = stored
 
     def _write_effective_config(self) -> None:
+        # A deployment that removed the Nucleus (no dependent left) also removed its configuration.
+        self.builtins.provide_nucleus_configuration(self.services.configuration)
         self.builtins.write_effective_config({
             n: service_entry(d.version, d.recipe.dependencies, d.spec.lifecycle, self.services.configuration.get(n),
                              d.recipe.component_type or "aws.greengrass.generic")
