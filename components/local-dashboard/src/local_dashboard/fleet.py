@@ -27,7 +27,7 @@ MAX_THING_CHARS = 128
 MAX_ALERTS_PER_DEVICE = 50
 MAX_TEXT = 300
 STALE_FACTOR = 2
-ENTRY_OVERHEAD_BYTES = 200  # Python's objects around an entry's JSON text, roughly
+ENTRY_OVERHEAD_BYTES = 120  # the str, tuple and deque slot around an entry's JSON text
 
 
 def match_thing(filter_: str, topic: str) -> str | None:
@@ -95,7 +95,8 @@ class _Device:
     last_batch_ms: int = 0  # the batch's own `to`
     values: dict[str, Any] = field(default_factory=dict)
     alerts: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
-    batches: deque[tuple[int, int, dict[str, Any]]] = field(default_factory=deque)  # (seq, size, summary)
+    # (seq, size, the batch's summary as compact JSON text: one str object, so its size is what it costs)
+    batches: deque[tuple[int, int, str]] = field(default_factory=deque)
     batch_count: int = 0
 
 
@@ -188,10 +189,11 @@ class FleetBook:
                  "part": part if isinstance(part, int) else 1, "parts": parts if isinstance(parts, int) else 1,
                  "samples": count if isinstance(count, int) else None, "values": values,
                  "metrics": _brief_metrics(doc, items_key)}  # fmt: skip
-        size = len(json.dumps(entry, separators=(",", ":"))) + ENTRY_OVERHEAD_BYTES  # what it holds, in bytes
+        text = json.dumps(entry, separators=(",", ":"), allow_nan=False)
+        size = len(text) + ENTRY_OVERHEAD_BYTES  # ASCII (escaped), so characters are bytes
         self._seq += 1
         self._stored += 1
-        device.batches.append((self._seq, size, entry))
+        device.batches.append((self._seq, size, text))
         device.batch_count += 1
         self._order.append((thing, self._seq))
         self.stored_bytes += size
@@ -269,7 +271,7 @@ class FleetBook:
         device = self._devices.get(thing)
         if device is None:
             return None
-        return {**self._row(device, now_ms), "recentBatches": [e for _, _, e in reversed(device.batches)]}
+        return {**self._row(device, now_ms), "recentBatches": [json.loads(t) for _, _, t in reversed(device.batches)]}
 
     def counters(self) -> dict[str, int]:
         return {"fleetDevices": len(self._devices), "fleetBatches": self.stats.batches,
