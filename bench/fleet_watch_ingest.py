@@ -90,6 +90,24 @@ def table_memory(devices: int) -> float:
     return current / 1e6
 
 
+def worst_case_memory(devices: int) -> float:
+    """128-character thing names, each device with the most firing alerts kept, all names unique."""
+    from edgewatch.fleet.model import MAX_ALERTS_PER_DEVICE
+
+    table = FleetTable(max_devices=devices)
+    tracemalloc.start()
+    for i in range(devices):
+        thing = f"{i:06d}" + "x" * 122
+        alerts = [{"status": "firing", "fingerprint": f"{i}-{k}" + "f" * 120,
+                   "labels": {"alertname": f"{i}-{k}" + "n" * 120, "severity": f"{i}-{k}" + "s" * 120}}
+                  for k in range(MAX_ALERTS_PER_DEVICE + 4)]
+        table.ingest(f"dt/edgewatch/{thing}/metrics", payload(1_000_000, 5.0), 1.0)
+        table.ingest(f"dt/edgewatch/{thing}/alerts", json.dumps({"alerts": alerts}).encode(), 1.0)
+    current, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return current / 1e6
+
+
 def end_to_end(count: int) -> tuple[float, float]:
     import psutil
 
@@ -150,6 +168,8 @@ def main() -> None:
         per_cpu, per_wall = in_process(args.messages, args.devices, table_on)
         print(f"in process, {label:9}  {per_cpu:9.0f} msg/s per CPU-second   {per_wall:9.0f} msg/s wall")
     print(f"table memory with {args.devices} devices: {table_memory(args.devices):.1f} MB (tracemalloc)")
+    print(f"worst case, {args.devices} devices with 128-char names and the most firing alerts, all names unique: "
+          f"{worst_case_memory(args.devices):.1f} MB")
     if args.e2e:
         rate, cpu_us = end_to_end(args.e2e)
         print(f"end to end (Mosquitto mTLS -> awscrt -> --json), {args.e2e} QoS 1 batches: {rate:.0f} msg/s, "

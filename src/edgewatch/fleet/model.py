@@ -16,8 +16,10 @@ payload whose `thing` disagrees with its topic is rejected rather than trusted.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import math
+import sys
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +30,9 @@ PRESENCE_FILTERS = ("$aws/events/presence/connected/+", "$aws/events/presence/di
 
 MAX_PAYLOAD_BYTES = 128 * 1024  # IoT Core's own limit: nothing larger is ever parsed
 MAX_THING_CHARS = 128  # IoT thing names are at most 128 characters
-MAX_ALERTS_PER_DEVICE = 32
-MAX_LABEL_CHARS = 128
+MAX_ALERTS_PER_DEVICE = 16
+MAX_LABEL_CHARS = 128  # in events
+MAX_STORED_NAME_CHARS = 64  # alert names and severities kept per device
 RECENT_BATCH_KEYS = 16
 DEFAULT_INTERVAL_S = 300.0  # the collector's default iotPublishIntervalSeconds
 MIN_INTERVAL_S = 1.0
@@ -53,7 +56,8 @@ class Device:
     disk: float | None = None
     temp: float | None = None
     batches: int = 0
-    firing: OrderedDict[str, tuple[str, str]] = field(default_factory=OrderedDict)  # fingerprint -> (name, sev)
+    # digest of the fingerprint -> (alert name, severity); digests keep 10,000 x 16 alerts small
+    firing: OrderedDict[bytes, tuple[str, str]] = field(default_factory=OrderedDict)
     recent: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=RECENT_BATCH_KEYS))
 
     def alerts_by_severity(self) -> dict[str, int]:
@@ -240,13 +244,16 @@ class FleetTable:
             name, severity = _short(labels.get("alertname")), _short(labels.get("severity")) or "none"
             fingerprint = _short(alert.get("fingerprint")) or f"{name}/{json.dumps(labels, sort_keys=True)}"[:128]
             status = alert.get("status")
-            if status == "firing" and fingerprint not in device.firing:
+            key = hashlib.blake2b(fingerprint.encode(), digest_size=12).digest()
+            if status == "firing" and key not in device.firing:
                 if len(device.firing) >= MAX_ALERTS_PER_DEVICE:
                     device.firing.popitem(last=False)
-                device.firing[fingerprint] = (name, severity)
+                # Interned: a fleet shares a handful of alert names and severities.
+                device.firing[key] = (sys.intern(name[:MAX_STORED_NAME_CHARS]),
+                                      sys.intern(severity[:MAX_STORED_NAME_CHARS]))
                 events.append(self._event("alert_firing", thing, now, alertname=name, severity=severity,
                                           fingerprint=fingerprint))
-            elif status == "resolved" and device.firing.pop(fingerprint, None) is not None:
+            elif status == "resolved" and device.firing.pop(key, None) is not None:
                 events.append(self._event("alert_resolved", thing, now, alertname=name, severity=severity,
                                           fingerprint=fingerprint))
         return events
