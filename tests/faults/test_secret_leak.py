@@ -65,7 +65,7 @@ def test_no_secret_under_the_runtime_root_and_nothing_world_readable(tmp_path: P
         second = tmp_path / "second.json"
         second.write_text(json.dumps({ROUTER: _router_config(urls[1], "CanaryTwo")}))
         try:
-            run("local", "start", "--root", str(root), "--thing-name", THING, "--detach",
+            run("local", "start", "--root", str(root), "--thing-name", THING, "--detach", "--strict-recipes",
                 "--env", f"EDGEWATCH_PYTHON={sys.executable}")
             merges = [arg for b in built for arg in ("--merge", f"{b.name}={b.version}")]
             run("local", "deployment", "create", "--root", str(root), "--recipeDir", str(out / "recipes"),
