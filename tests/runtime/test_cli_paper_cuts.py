@@ -71,6 +71,24 @@ def test_strict_recipes_on_deployment_create(workspace: Workspace, root: Path) -
     assert "Run: {configuration:/absent}" in log
 
 
+def test_strict_recipes_on_local_start(workspace: Workspace, tmp_path: Path) -> None:
+    """`local start --strict-recipes`: every deployment is strict (what CI uses for our components)."""
+    workspace.recipe("com.test.Absent", "1.0.0", """
+        Manifests:
+          - Platform: {os: linux}
+            Lifecycle: {Run: 'echo {iot:thingNmae}'}
+        """)
+    strict_root = tmp_path / "strict"
+    started = edgewatch("local", "start", "--root", str(strict_root), "--detach", "--strict-recipes")
+    assert started.returncode == 0, started.stderr
+    try:
+        created = _create(strict_root, workspace, "--merge", "com.test.Absent=1.0.0", "--wait")
+        assert created.returncode == 1, created.stdout
+        assert "{iot:thingNmae}" in created.stdout and "unknown key 'thingNmae'" in created.stdout
+    finally:
+        edgewatch("local", "stop", "--root", str(strict_root))
+
+
 def test_logs_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
     """`edgewatch local logs NAME | head`: no BrokenPipeError traceback."""
     root = tmp_path / "rt"
