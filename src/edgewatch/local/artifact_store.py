@@ -1,5 +1,10 @@
 """Copies a component version's artifacts into the runtime root, read-only, and unpacks ZIPs.
 
+As greengrass-cli does, the whole `<artifactDir>/<Name>/<Version>/` folder is copied, whether or not
+the recipe lists the files; listed artifacts then get their permissions, digest check and unpacking.
+A same-version redeploy overwrites the files in place (there is one copy per version, as on the
+nucleus), so a rollback of such a deployment runs the previous recipe with the new files.
+
 Layout as on the nucleus: `packages/artifacts/<Name>/<Version>/<file>` and, for `Unarchive: ZIP`,
 `packages/artifacts-unarchived/<Name>/<Version>/<zip name without .zip>/`.
 """
