@@ -36,7 +36,7 @@ def on_stream_event(event: SubscriptionResponseMessage) -> None:
     try:
         message = str(event.binary_message.message, "utf-8")
         topic = event.binary_message.context.topic
-        print("Received new message on topic %s: %s" % (topic, message))
+        print(f"Received new message on topic {topic}: {message}")
         with open("received.txt", "a") as handle:
             handle.write(f"{topic}: {message}\n")
     except Exception:
