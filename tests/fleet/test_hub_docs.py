@@ -37,7 +37,8 @@ def test_the_hub_merge_is_accepted_by_both_components_and_grants_only_fleet_read
     assert grants(dashboard["accessControl"], mqtt) == {(SUBSCRIBE, "dt/edgewatch/+/metrics"),
                                                         (SUBSCRIBE, "dt/edgewatch/+/alerts")}  # fmt: skip
     assert grants(router["accessControl"], mqtt) == {(SUBSCRIBE, "dt/edgewatch/+/metrics"),
-                                                     (SUBSCRIBE, "$aws/events/presence/+/+")}  # fmt: skip
+                                                     (SUBSCRIBE, "$aws/events/presence/connected/+"),
+                                                     (SUBSCRIBE, "$aws/events/presence/disconnected/+")}  # fmt: skip
     assert set(dashboard["accessControl"]) == set(router["accessControl"]) == {mqtt}
 
 

@@ -98,7 +98,8 @@ def test_malformed_batches_are_counted_and_never_watched(doc: Any, topic: str | 
 
 def test_presence_disconnected_fires_at_once_and_the_next_batch_resolves() -> None:
     hub = Hub(hub_config(deviceSilent={"publishIntervalSeconds": 300, "presence": True}))
-    assert hub.core.config.fleet.filters() == ("dt/edgewatch/+/metrics", "$aws/events/presence/+/+")
+    assert hub.core.config.fleet.filters() == ("dt/edgewatch/+/metrics", "$aws/events/presence/connected/+",
+                                              "$aws/events/presence/disconnected/+")
     hub.batch(0, "gw-a")
     hub.advance(5)
     hub.sent += [(5, n) for n in hub.core.on_fleet("$aws/events/presence/disconnected/gw-a",

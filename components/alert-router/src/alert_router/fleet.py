@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 BATCH_SCHEMA = "edgewatch.metrics-batch/1"
 RULE_NAME = "DeviceSilent"
-PRESENCE_FILTER = "$aws/events/presence/+/+"
+# The two filters the hub IoT policy grants (iot:Subscribe is checked against the filter string itself).
+PRESENCE_FILTERS = ("$aws/events/presence/connected/+", "$aws/events/presence/disconnected/+")
 DEVICE_SILENT_FIELDS = ("publishIntervalSeconds", "factor", "presence", "maxDevices")
 DEVICE_SILENT_DEFAULTS: dict[str, Any] = {"publishIntervalSeconds": 300, "factor": 2, "presence": False,
                                           "maxDevices": 10000}  # fmt: skip
@@ -52,7 +53,7 @@ class FleetSpec:
 
     def filters(self) -> tuple[str, ...]:
         """Every IoT Core topic filter the router subscribes to."""
-        return self.inputs + ((PRESENCE_FILTER,) if self.enabled and self.presence else ())
+        return self.inputs + (PRESENCE_FILTERS if self.enabled and self.presence else ())
 
 
 def parse_filter(key: str, value: Any) -> str:
