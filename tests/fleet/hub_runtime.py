@@ -105,6 +105,10 @@ class HubHandle:
     def fleet(self) -> dict[str, Any]:
         return dict(self.get("/api/v1/fleet"))
 
+    def deploy_config(self, name: str, merge: dict[str, Any]) -> Any:
+        """A configuration-only deployment (merge) of one component; returns the deployment record."""
+        return self.runtime.deploy(DeploymentRequest(config_updates={name: ConfigUpdate(merge=merge)}))
+
     def log(self, name: str) -> str:
         path = self.root / "logs" / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""

@@ -152,6 +152,25 @@ def test_the_fleet_api_and_page_need_a_session(hub: HubHandle) -> None:
     assert err.value.code == 404
 
 
+def test_fleet_view_turns_off_and_on_live_and_a_bad_fleet_key_is_rejected_with_its_path(hub: HubHandle) -> None:
+    record = hub.deploy_config("com.edgewatch.LocalDashboard", {"fleetMaxBytes": 10})
+    assert record.status == "FAILED" and "fleetMaxBytes" in (record.reason or ""), record.reason
+    record = hub.deploy_config("com.edgewatch.AlertRouter", {"deviceSilent": {"factor": 0}})
+    assert record.status == "FAILED" and "deviceSilent.factor" in (record.reason or ""), record.reason
+
+    assert hub.deploy_config("com.edgewatch.LocalDashboard", {"fleetView": False}).status == "SUCCEEDED"
+    wait_until(lambda: hub.fleet()["enabled"] is False, timeout=10, interval=0.1, what="fleet view off")
+    hub.publish_iot("dt/edgewatch/gw-off/metrics", summary_batch("gw-off", int(time.time() * 1000)))
+    assert hub.deploy_config("com.edgewatch.LocalDashboard", {"fleetView": True}).status == "SUCCEEDED"
+    wait_until(lambda: hub.fleet()["enabled"] is True, timeout=10, interval=0.1, what="fleet view on")
+    # Subscribed again: a batch now shows; the one published while it was off never did.
+    wait_until(lambda: hub.log("com.edgewatch.LocalDashboard").count("subscribed to IoT Core dt/edgewatch/+/metrics")
+               >= 2, timeout=10, interval=0.1, what="re-subscribed")  # fmt: skip
+    hub.publish_iot("dt/edgewatch/gw-on/metrics", summary_batch("gw-on", int(time.time() * 1000)))
+    wait_until(lambda: [d["thing"] for d in hub.fleet()["devices"]] == ["gw-on"], timeout=10, interval=0.1,
+               what="only the batch sent while the view was on")  # fmt: skip
+
+
 class _NoRedirect(__import__("urllib.request").request.HTTPRedirectHandler):
     def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None

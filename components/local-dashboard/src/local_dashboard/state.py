@@ -71,7 +71,10 @@ class DashboardState:
         self.config = config
         self.store.reconfigure(history_s=config.history_seconds, downsample_s=config.downsample_seconds,
                                long_history_s=config.long_history_seconds, max_series=config.max_series)  # fmt: skip
-        self.fleet.reconfigure(**_fleet_bounds(config))
+        if config.fleet_view:
+            self.fleet.reconfigure(**_fleet_bounds(config))
+        else:  # the view is off: what it held goes, rather than aging on in memory
+            self.fleet = FleetBook(**_fleet_bounds(config))
 
     # -- in
     def receive(self, kind: str, doc: Any, now_ms: int, topic: str = "") -> bool:
