@@ -1,4 +1,4 @@
-"""The hub's LocalDashboard with 1,000 simulated devices: RSS and CPU of the dashboard process.
+"""The hub with 1,000 simulated devices: RSS and CPU of its LocalDashboard (and of its AlertRouter).
 
     .venv/bin/python bench/fleet_hub.py [--devices 1000] [--interval 10] [--seconds 60]
 
@@ -7,7 +7,8 @@ mqttproxy grant) runs on the local IPC runtime (a subprocess, whose IoT Core loo
 published to IoT Core to the dashboard's SubscribeToIoTCore). This process is the one publisher: it
 publishes, for every simulated device, the collector's real summary batch of this machine's default
 metric set (`edgewatch.metrics-batch/1`, re-labelled and re-stamped per device) on
-`dt/edgewatch/<thing>/metrics`, QoS 1.
+`dt/edgewatch/<thing>/metrics`, QoS 1. The hub's AlertRouter (`iotCoreInputs`, DeviceSilent at the
+same interval, a log receiver) runs beside it on the same stream and is measured the same way.
 
 1. Fill: `fleetBatchesPerDevice` (20) batches per device as fast as the publisher goes; publish rate and
    the dashboard's CPU time per batch.
@@ -38,6 +39,7 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "com.edgewatch.LocalDashboard"
+ROUTER = "com.edgewatch.AlertRouter"
 PUBLISHER = "bench.FleetPublisher"
 sys.path[:0] = [str(REPO / "components" / "local-dashboard" / "src"),
                 str(REPO / "components" / "metrics-collector" / "src"), str(REPO / "src")]
@@ -135,10 +137,23 @@ def main() -> None:
     config["accessControl"] = access
     publisher_acl = {"aws.greengrass.ipc.mqttproxy": {"p": {"operations": ["aws.greengrass#PublishToIoTCore"],
                                                             "resources": FLEET_FILTERS}}}  # fmt: skip
+    router_recipe = load_recipe(REPO / "recipes" / f"{ROUTER}.yaml")
+    router_config = dict(router_recipe.default_configuration)
+    router_access = json.loads(json.dumps(router_config["accessControl"]))
+    router_access["aws.greengrass.ipc.mqttproxy"] = {
+        **router_access.get("aws.greengrass.ipc.mqttproxy", {}),
+        f"{ROUTER}:mqttproxy:2": {"operations": ["aws.greengrass#SubscribeToIoTCore"],
+                                  "resources": ["dt/edgewatch/+/metrics"]}}  # the hub merge
+    router_config.update({"accessControl": router_access, "iotCoreInputs": ["dt/edgewatch/+/metrics"],
+                          "deviceSilent": {"publishIntervalSeconds": args.interval,
+                                           "maxDevices": max(10000, args.devices)},
+                          "receivers": [{"name": "default", "log": {}}], "rules": [],
+                          "healthIntervalSeconds": 1})  # fmt: skip
     things = [f"gw-{i:04d}" for i in range(args.devices)]
     with tempfile.TemporaryDirectory(prefix="ew-hub-bench-") as tmp:
         base = Path(tmp)
-        components = {NAME: ComponentSpec(access, config), PUBLISHER: ComponentSpec(publisher_acl)}
+        components = {NAME: ComponentSpec(access, config), ROUTER: ComponentSpec(router_access, router_config),
+                      PUBLISHER: ComponentSpec(publisher_acl)}
         with SubprocessIpcRuntime(base / "root", components, thing_name="hub-bench") as runtime:
             work = base / "work"
             work.mkdir()
@@ -147,6 +162,11 @@ def main() -> None:
                        EDGEWATCH_WORK_PATH=str(work), EDGEWATCH_LOG_LEVEL="WARNING",
                        PYTHONPATH=f"{REPO / 'components' / 'local-dashboard' / 'src'}:{REPO / 'src'}")  # fmt: skip
             dashboard = subprocess.Popen([sys.executable, "-m", "local_dashboard"], env=env, cwd=work)
+            router_work = base / "router-work"
+            router_work.mkdir()
+            router_env = dict(env, SVCUID=runtime.svcuid(ROUTER), EDGEWATCH_WORK_PATH=str(router_work),
+                              PYTHONPATH=f"{REPO / 'components' / 'alert-router' / 'src'}:{REPO / 'src'}")
+            router = subprocess.Popen([sys.executable, "-m", "alert_router"], env=router_env, cwd=router_work)
             try:
                 url = f"http://127.0.0.1:{port}"
                 deadline = time.monotonic() + 30
@@ -156,7 +176,9 @@ def main() -> None:
                 password = (work / "dashboard-password").read_text().strip()
                 publisher = connect_client(runtime.socket_path, runtime.svcuid(PUBLISHER))
                 handle = psutil.Process(dashboard.pid)
+                router_handle = psutil.Process(router.pid)
                 idle_rss = handle.memory_info().rss
+                router_idle_rss = router_handle.memory_info().rss
 
                 def publish(thing: str) -> None:
                     publisher.publish_to_iot_core(topic_name=f"dt/edgewatch/{thing}/metrics", qos="1",
@@ -164,7 +186,7 @@ def main() -> None:
 
                 # 1. fill every device's recent batches
                 per_device = int(config["fleetBatchesPerDevice"])
-                cpu0, started = cpu_seconds(handle), time.monotonic()
+                cpu0, rcpu0, started = cpu_seconds(handle), cpu_seconds(router_handle), time.monotonic()
                 for _ in range(per_device):
                     for thing in things:
                         publish(thing)
@@ -174,6 +196,7 @@ def main() -> None:
                 while counters(url, password).get("fleetBatches", 0) < fill_count and time.monotonic() < deadline:
                     time.sleep(0.5)
                 fill_cpu = cpu_seconds(handle) - cpu0
+                router_fill_cpu = cpu_seconds(router_handle) - rcpu0
                 full_rss = handle.memory_info().rss
 
                 # 2. steady state: each device once per interval, spread evenly
@@ -195,9 +218,11 @@ def main() -> None:
                 feeder = threading.Thread(target=feed, daemon=True)
                 feeder.start()
                 time.sleep(min(5.0, args.seconds / 4))  # settle
-                cpu1, t1, sent1 = cpu_seconds(handle), time.monotonic(), sent[0]
+                cpu1, rcpu1, t1, sent1 = cpu_seconds(handle), cpu_seconds(router_handle), time.monotonic(), sent[0]
                 time.sleep(args.seconds)
                 steady_cpu = (cpu_seconds(handle) - cpu1) / (time.monotonic() - t1)
+                router_steady_cpu = (cpu_seconds(router_handle) - rcpu1) / (time.monotonic() - t1)
+                router_rss = router_handle.memory_info().rss
                 rate = (sent[0] - sent1) / (time.monotonic() - t1)
                 steady_rss = handle.memory_info().rss
                 # 3. the API with the fleet full (while batches keep arriving)
@@ -206,13 +231,17 @@ def main() -> None:
                 feeder.join(5)
                 info = counters(url, password)
                 peak = peak_rss(dashboard.pid)
+                router_peak = peak_rss(router.pid)
+                time.sleep(1.5)  # one more health report
+                router_fleet = json.loads((router_work / "alert-router-health.json").read_text())["fleet"]
                 publisher.close()
             finally:
-                dashboard.terminate()
-                try:
-                    dashboard.wait(10)
-                except subprocess.TimeoutExpired:
-                    dashboard.kill()
+                for process in (dashboard, router):
+                    process.terminate()
+                    try:
+                        process.wait(10)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
     print(f"\nLocalDashboard hub, {args.devices} devices, summary batches of {len(template['metrics'])} series "
           f"({batch_bytes / 1024:.1f} KiB each), fleetBatchesPerDevice {per_device}, fleetMaxBytes "
           f"{args.max_bytes / 2**20:g} MiB")  # fmt: skip
@@ -226,6 +255,11 @@ def main() -> None:
           f"evicted {info.get('fleetEvictedBatches', 0)}")  # fmt: skip
     print(f"  GET /api/v1/fleet: {listed} devices, {size / 1024:.0f} KiB, {api_s * 1000:.0f} ms (median of 10)")
     print(f"  malformed: {info.get('malformed', {})}")
+    print(f"  AlertRouter (DeviceSilent over the same stream): fill {router_fill_cpu / fill_count * 1e6:.0f} µs per "
+          f"batch, steady {router_steady_cpu * 100:.1f} % of one core; RSS idle {router_idle_rss / 2**20:.1f} MiB, "
+          f"steady {router_rss / 2**20:.1f} MiB, peak {router_peak / 2**20:.1f} MiB; it saw {router_fleet['batches']} "
+          f"batches of {router_fleet['devices']} devices, {router_fleet['malformed_batches']} malformed, "
+          f"{router_fleet['silent']} silent")  # fmt: skip
 
 
 if __name__ == "__main__":
