@@ -64,6 +64,25 @@ def test_device_silent_fires_after_twice_the_interval_for_that_thing_only_and_re
     assert [e[1] for e in hub.events()] == ["gw-c", "gw-c"]
 
 
+def test_a_device_publishing_less_often_than_configured_is_judged_by_its_own_interval() -> None:
+    hub = Hub()  # publishIntervalSeconds 10
+    for t in (0, 30, 60, 90):  # this one sends every 30 s: three gaps of 30 s
+        hub.advance(t)
+        if t == 30:
+            assert hub.events() == [(20.0, "gw-slow", "firing")]  # before its interval is known: 2 x 10 s
+        hub.batch(t, "gw-slow")
+    hub.advance(120)
+    assert hub.events()[-1][1:] == ("gw-slow", "resolved")
+    fired = len(hub.events())
+    hub.batch(120, "gw-slow")
+    hub.advance(179)
+    assert len(hub.events()) == fired  # 59 s of silence < 2 x 30 s
+    hub.advance(180.5)
+    assert hub.events()[-1] == (180.0, "gw-slow", "firing")
+    alert = [a for _, n in hub.sent for a in n.alerts][-1]
+    assert "expected every 30 s" in alert["annotations"]["summary"]
+
+
 def test_a_thing_never_seen_is_not_silent_and_split_parts_count_as_one_arrival() -> None:
     hub = Hub()
     hub.advance(100)

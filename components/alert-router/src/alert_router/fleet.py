@@ -2,14 +2,19 @@
 
 On a hub, the router also receives the collectors' IoT Core batches (`edgewatch.metrics-batch/1`,
 `iotCoreInputs`). A thing seen once is expected again: when no batch of it arrives for `factor` x
-`publishIntervalSeconds`, `DeviceSilent` (critical, `thing` from the topic) fires; its next batch
-resolves it. A presence `disconnected` event (optional) fires it at once for a known thing.
+its publish interval, `DeviceSilent` (critical, `thing` from the topic) fires; its next batch
+resolves it. Its interval is `publishIntervalSeconds`, or, once three gaps between its distinct
+batches are known, their median when that is longer (a device configured to publish less often is
+not reported silent between its batches; one long outage does not move the median). A presence
+`disconnected` event (optional) fires it at once for a known thing.
 The alerts go to the dispatcher like any other, so grouping, silences, the outbox and retries apply.
 """
 
 from __future__ import annotations
 
 import logging
+import statistics
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +34,8 @@ DEVICE_SILENT_DEFAULTS: dict[str, Any] = {"publishIntervalSeconds": 300, "factor
                                           "maxDevices": 10000}  # fmt: skip
 MAX_INPUTS = 16
 MAX_THING_CHARS = 128
+GAPS_KEPT = 3
+MAX_INTERVAL_SECONDS = 86400.0
 
 
 class BatchError(ValueError):
@@ -151,6 +158,8 @@ def _valid_thing(thing: str | None) -> bool:
 class _Device:
     last_seen: float
     alert: Alert | None = None  # the firing DeviceSilent, if any
+    last_to: int = -1  # the latest batch's `to`: parts of one batch share it
+    gaps: deque[float] = field(default_factory=lambda: deque(maxlen=GAPS_KEPT))  # arrival gaps between batches
 
 
 @dataclass
@@ -188,12 +197,12 @@ class FleetWatch:
             if not _valid_thing(thing):
                 raise BatchError(f"topic {topic[:256]!r} matches no iotCoreInputs filter with a thing level")
             assert thing is not None
-            check_batch(doc, thing)
+            to_ms = check_batch(doc, thing)
         except BatchError:
             self.stats.malformed_batches += 1
             raise
         self.stats.batches += 1
-        self._seen(thing, now)
+        self._seen(thing, now, to_ms)
 
     def _on_presence(self, topic: str, doc: Any, now: float) -> None:
         self.stats.presence_events += 1
@@ -204,10 +213,18 @@ class FleetWatch:
         device = self._devices.get(client_id)
         if parts[3] == "disconnected" and device is not None and device.alert is None:
             # The broker saw it go: no need to wait for 2 x the publish interval.
-            device.last_seen = min(device.last_seen, now - self.spec.silent_after)
+            device.last_seen = min(device.last_seen, now - self._silent_after(device))
             self._evaluate(client_id, device, now)
 
-    def _seen(self, thing: str, now: float) -> None:
+    def _interval(self, device: _Device) -> float:
+        if len(device.gaps) < GAPS_KEPT:
+            return self.spec.publish_interval
+        return max(self.spec.publish_interval, min(statistics.median(device.gaps), MAX_INTERVAL_SECONDS))
+
+    def _silent_after(self, device: _Device) -> float:
+        return self.spec.factor * self._interval(device)
+
+    def _seen(self, thing: str, now: float, to_ms: int) -> None:
         device = self._devices.get(thing)
         if device is None:
             if len(self._devices) >= self.spec.max_devices:
@@ -215,8 +232,11 @@ class FleetWatch:
                 if self.stats.devices_refused % 1000 == 1:
                     logger.warning("more than maxDevices (%d) things; new ones are not watched", self.spec.max_devices)
                 return
-            self._devices[thing] = _Device(now)
+            self._devices[thing] = _Device(now, last_to=to_ms)
             return
+        if to_ms != device.last_to:
+            device.gaps.append(max(0.0, now - device.last_seen))
+            device.last_to = to_ms
         device.last_seen = max(device.last_seen, now)
         if device.alert is not None:
             self._resolve(thing, now)
@@ -229,19 +249,20 @@ class FleetWatch:
         silent_for = now - device.last_seen
         if device.alert is not None:
             device.alert.value = silent_for
-            device.alert.annotations = self._annotations(thing, silent_for)
+            device.alert.annotations = self._annotations(thing, silent_for, device)
             return
-        if silent_for < self.spec.silent_after:
+        if silent_for < self._silent_after(device):
             return
         labels = {"alertname": RULE_NAME, "severity": "critical", "kind": "device", "thing": thing}
-        alert = Alert(labels, self._annotations(thing, silent_for), AlertState.FIRING, active_at=device.last_seen,
-                      value=silent_for, starts_at=now)  # fmt: skip
+        alert = Alert(labels, self._annotations(thing, silent_for, device), AlertState.FIRING,
+                      active_at=device.last_seen, value=silent_for, starts_at=now)  # fmt: skip
         device.alert = alert
         self._changes.append(alert)
 
-    def _annotations(self, thing: str, silent_for: float) -> dict[str, str]:
+    def _annotations(self, thing: str, silent_for: float, device: _Device | None = None) -> dict[str, str]:
+        interval = self.spec.publish_interval if device is None else self._interval(device)
         return {"summary": f"No metrics batch from {thing} for {silent_for:.0f} s "
-                           f"(expected every {self.spec.publish_interval:g} s)"}  # fmt: skip
+                           f"(expected every {interval:.0f} s)"}  # fmt: skip
 
     def _resolve(self, thing: str, now: float) -> None:
         device = self._devices.get(thing)
