@@ -152,6 +152,31 @@ def test_the_fleet_api_and_page_need_a_session(hub: HubHandle) -> None:
     assert err.value.code == 404
 
 
+def test_hostile_thing_names_and_summaries_render_as_text(hub: HubHandle) -> None:
+    thing = '<img src=x onerror="alert(1)">'
+    hub.publish_iot(f"dt/edgewatch/{thing}/metrics", summary_batch(thing, int(time.time() * 1000)))
+    hub.publish_iot(f"dt/edgewatch/{thing}/alerts", {
+        "schema": "edgewatch.alerts/1", "thing": thing, "alerts": [{
+            "fingerprint": "x", "status": "firing", "startsAt": int(time.time() * 1000),
+            "labels": {"alertname": "<script>alert(2)</script>", "severity": "critical"},
+            "annotations": {"summary": "<b>bold</b>"}}]})  # fmt: skip
+    wait_until(lambda: [d["alerts"] for d in hub.fleet()["devices"]] not in ([], [[]]), timeout=5, interval=0.1,
+               what="the hostile device and its alert")  # fmt: skip
+    with chromium() as context:
+        page, log = open_page(context)
+        log_in(page, hub.url, hub.password)
+        page.goto(hub.url + "/fleet")
+        page.wait_for_selector("#fleet-rows tr[data-thing] .chip")
+        assert page.text_content("#fleet-rows .thing-cell") == thing
+        assert page.text_content("#fleet-rows .chip") == "<script>alert(2)</script>"
+        page.click("#fleet-rows tr[data-thing]")
+        page.wait_for_selector("#device-panel:not([hidden]) #device-alerts .alert")
+        assert page.text_content("#device-name") == thing
+        assert "<b>bold</b>" in (page.text_content("#device-alerts") or "")
+        assert page.locator("main img, main b, main script").count() == 0
+        assert log.dialogs == [] and log.script_errors() == [] and log.csp_violations() == []
+
+
 def test_fleet_view_turns_off_and_on_live_and_a_bad_fleet_key_is_rejected_with_its_path(hub: HubHandle) -> None:
     record = hub.deploy_config("com.edgewatch.LocalDashboard", {"fleetMaxBytes": 10})
     assert record.status == "FAILED" and "fleetMaxBytes" in (record.reason or ""), record.reason
