@@ -9,15 +9,16 @@ When the nucleus keeps refusing the component's SVCUID (it restarted and runs a 
 connection gives up: `orphaned` is set and the `on_orphaned` callbacks run, so `main()` can stop
 and exit with `ipc_connection.EXIT_ACCESS_DENIED` instead of living on as an orphan.
 
-Topic subscriptions (`set_subscriptions`) are kept here too: one stream per topic, re-opened on
-every connect; a subclass says how an event becomes what its handlers get (`decode_event`).
+Topic subscriptions are kept here too, local (`set_subscriptions`) and IoT Core topic filters
+(`set_iot_core_subscriptions`, QoS 1): one stream each, re-opened on every connect; a subclass says
+how a message becomes what its handlers get (`decode_event`, `decode_iot`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from awsiot.greengrasscoreipc import model
@@ -32,6 +33,7 @@ CONFIG_TIMEOUT_SECONDS = 10.0
 
 Validator = Callable[[Mapping[str, Any] | None], str | None]
 Handler = Callable[[Any], None]
+IotHandler = Callable[[str, Any], None]  # (topic, what `decode_iot` made of the payload)
 
 
 class IpcUnavailableError(ConnectionError):
@@ -52,6 +54,9 @@ class ComponentIpc:
         self._orphan_handlers: list[Callable[[str], None]] = []
         self._topics: dict[str, Handler] = {}
         self._topic_streams: dict[str, Any] = {}
+        self._iot_filters: tuple[str, ...] = ()
+        self._iot_handler: IotHandler | None = None
+        self._iot_streams: dict[str, Any] = {}
         self._connection = connection_factory(on_connected=self._open_streams)
         # Factories in tests may build their own IpcConnection; the hook goes on whatever they return.
         set_on_give_up = getattr(self._connection, "set_on_give_up", None)
@@ -168,12 +173,51 @@ class ComponentIpc:
                 self._topic_streams[topic] = operation
             logger.info("subscribed to %s", topic)
 
+    # -- IoT Core topic-filter streams (a hub)
+    def set_iot_core_subscriptions(self, filters: Iterable[str], handler: IotHandler) -> None:
+        """Subscribe to exactly these IoT Core topic filters (none: close them); re-opened on every connect."""
+        with self._lock:
+            self._iot_filters, self._iot_handler = tuple(filters), handler
+        client = self._connection.client
+        if client is not None:
+            self._sync_iot_streams(client)
+
+    def decode_iot(self, payload: bytes) -> Any:
+        """What an IoT Core handler receives for `payload`; the raw bytes unless a subclass decides."""
+        return payload
+
+    def _sync_iot_streams(self, client: GreengrassCoreIPCClientV2) -> None:
+        with self._lock:
+            wanted, handler = self._iot_filters, self._iot_handler
+            for old in [f for f in self._iot_streams if f not in wanted]:
+                close_stream_quietly(self._iot_streams.pop(old))
+            missing = [f for f in wanted if f not in self._iot_streams]
+        if handler is None:
+            return
+        for topic_filter in missing:
+
+            def on_event(event: model.IoTCoreMessage, handler: IotHandler = handler) -> None:
+                if event.message is not None:
+                    handler(event.message.topic_name or "", self.decode_iot(bytes(event.message.payload or b"")))
+
+            try:
+                _, operation = client.subscribe_to_iot_core(topic_name=topic_filter, qos=model.QOS.AT_LEAST_ONCE,
+                                                            on_stream_event=on_event, on_stream_error=self._keep_open)
+            except Exception as err:
+                self._failed(client, err)
+                logger.error("could not subscribe to IoT Core %s: %s", topic_filter, err)
+                continue
+            with self._lock:
+                self._iot_streams[topic_filter] = operation
+            logger.info("subscribed to IoT Core %s", topic_filter)
+
     # -- streams
     def _open_streams(self, client: GreengrassCoreIPCClientV2) -> None:
         """Runs on every connect (see `IpcConnection`); subclasses add their own streams around it."""
         with self._lock:
             self._config_streams = []
             self._topic_streams = {}  # the old connection took them along
+            self._iot_streams = {}
         if self._validate is not None:
             _, operation = client.subscribe_to_validate_configuration_updates(
                 on_stream_event=lambda event: self._on_validate(client, event), on_stream_error=self._keep_open
@@ -187,6 +231,7 @@ class ComponentIpc:
             # Anything that changed while we were disconnected would otherwise go unnoticed.
             self._config_changed()
         self._sync_topic_streams(client)
+        self._sync_iot_streams(client)
 
     def _add_config_stream(self, operation: Any) -> None:
         with self._lock:
@@ -209,8 +254,8 @@ class ComponentIpc:
 
     def close(self) -> None:
         with self._lock:
-            streams, self._config_streams = self._config_streams + list(self._topic_streams.values()), []
-            self._topic_streams = {}
+            streams = self._config_streams + list(self._topic_streams.values()) + list(self._iot_streams.values())
+            self._config_streams, self._topic_streams, self._iot_streams = [], {}, {}
         for operation in streams:
             close_stream_quietly(operation)
         self._connection.close()
