@@ -29,6 +29,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+from measure import cpu_seconds, peak_rss
 
 from edgewatch.local.testing import ComponentSpec, SubprocessIpcRuntime
 from edgewatch.recipe import load_recipe
@@ -98,17 +99,8 @@ LoadPlugin csv
 """
 
 
-def peak_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
-def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system + times.children_user + times.children_system
 
 
 def main() -> None:
@@ -150,12 +142,12 @@ def main() -> None:
             processes["floor (raw /proc, /sys reads)"] = subprocess.Popen([sys.executable, "-c", FLOOR])
             time.sleep(3.0)  # start-up (imports, first reads) is not the steady state we measure
             handles = {name: psutil.Process(p.pid) for name, p in processes.items() if p.poll() is None}
-            start_cpu = {name: cpu_seconds(h) for name, h in handles.items()}
+            start_cpu = {name: cpu_seconds(h, with_children=True) for name, h in handles.items()}
             started = time.monotonic()
             print(f"measuring {len(handles)} processes for {args.seconds:.0f} s ...", flush=True)
             time.sleep(args.seconds)
             elapsed = time.monotonic() - started
-            results = {name: ((cpu_seconds(h) - start_cpu[name]) / elapsed * 3600, peak_rss(h.pid))
+            results = {name: ((cpu_seconds(h, with_children=True) - start_cpu[name]) / elapsed * 3600, peak_rss(h.pid))
                        for name, h in handles.items()}
             stop.set()
             for process in processes.values():

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from measure import cpu_seconds, free_port, peak_rss
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "com.edgewatch.LocalDashboard"
@@ -60,23 +60,10 @@ def default_sample() -> dict[str, Any]:
     return sampler.sample(parse_config(None), time.monotonic(), time.time()).to_dict()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def peak_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
-def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
 
 
 def build_static(out: Path) -> Path:

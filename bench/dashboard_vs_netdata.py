@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from measure import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "components" / "local-dashboard" / "web"), str(REPO / "src")]
@@ -51,10 +51,6 @@ NETDATA_CHARTS = ("system.cpu", "system.load", "system.ram", "system.io", "syste
 CHROMIUM = "/usr/bin/chromium"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def tree(pid: int) -> list[psutil.Process]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from measure import cpu_seconds, free_port, peak_rss
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "com.edgewatch.LocalDashboard"
@@ -70,23 +70,10 @@ def summary_batch_template() -> dict[str, Any]:
     return {**batch.header, "part": 1, "parts": 1, batch.items_key: batch.items}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def peak_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
-def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
 
 
 def payload(template: dict[str, Any], thing: str, ts_ms: int) -> bytes:
