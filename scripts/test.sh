@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest -q "$@"
+# Two workers, each taking whole test files (fixtures stay per file); EDGEWATCH_TEST_WORKERS=0 runs serially.
+exec .venv/bin/python -m pytest -q -n "${EDGEWATCH_TEST_WORKERS:-2}" --dist loadfile "$@"
