@@ -7,15 +7,13 @@ notified). Each change takes effect for the next sample, without a restart.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, wait_until
+from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, stop_process, wait_until
 from tests.alert_router.fake_slack import FakeSlack
 from tests.alert_router.test_on_local_runtime import (
     NAME,
@@ -93,15 +91,6 @@ def fire(peer: Any, fake: FakeSlack, value: float, what: str) -> None:
                timeout=20, interval=0.2, what=what)  # fmt: skip
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
 
 def test_raised_threshold_applies_to_the_next_sample(tmp_path: Path, slack_a: FakeSlack) -> None:
     runtime = make_runtime(tmp_path, base_config(slack_a.webhook_url))
@@ -124,7 +113,7 @@ def test_raised_threshold_applies_to_the_next_sample(tmp_path: Path, slack_a: Fa
         assert new and all(a["value"] > 96 for n in new for a in n["alerts"]), new
         assert router.poll() is None and router.pid == pid and starts(work) == 1  # no restart
     finally:
-        stop(router)
+        stop_process(router)
         runtime.stop()
     log = (work / "alert_router.log").read_text()
     assert "unhashable" not in log and "could not be applied" not in log
@@ -150,7 +139,7 @@ def test_changed_webhook_url_sends_to_the_new_url_and_none_to_the_old(
         assert len(slack_a.received) == old_posts, "a post still went to the old webhook URL"
         assert router.poll() is None and router.pid == pid and starts(work) == 1
     finally:
-        stop(router)
+        stop_process(router)
         runtime.stop()
     log = (work / "alert_router.log").read_text()
     assert slack_a.webhook_url not in log and slack_b.webhook_url not in log  # configuration values never logged
@@ -180,7 +169,7 @@ def test_changed_route_sends_the_next_notification_to_the_new_receiver(
         assert len(slack_a.received) == default_posts, "the default receiver still got notifications"
         assert router.poll() is None and router.pid == pid and starts(work) == 1
     finally:
-        stop(router)
+        stop_process(router)
         runtime.stop()
     stored = json.loads((tmp_path / "work" / "alert-router-last-good-config.json").read_text())
     assert stored["configuration"]["route"] == route  # the last good configuration follows the update

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, start_component_process, wait_until
+from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, start_component_process, stop_process, wait_until
 from tests.alert_router.fake_slack import FakeSlack
 
 NAME = "com.edgewatch.AlertRouter"
@@ -68,15 +68,6 @@ def start_router(runtime: ThreadedIpcRuntime, work: Path) -> subprocess.Popen[by
     return start_component_process(runtime.socket_path, runtime.svcuid(NAME), THING, "alert_router",
                                    [ROOT / "components" / "alert-router" / "src", ROOT / "src"], work)
 
-
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def cpu(value: float, thing: str = THING) -> dict[str, Any]:
@@ -146,7 +137,7 @@ def test_metric_to_slack_iot_core_and_local_topic_and_rejected_config(
         log_file = tmp_path / "work" / "alert_router.log"
         wait_until(lambda: "malformed metrics message" in log_file.read_text(), what="the malformed message log")
     finally:
-        stop(router)
+        stop_process(router)
     assert router.returncode == 0
     log = (tmp_path / "work" / "alert_router.log").read_text()
     assert "XXXXSECRETXXXX" not in log  # the webhook URL read from SecretManager is never logged
@@ -165,7 +156,7 @@ def test_kill_9_with_pending_notifications_then_all_arrive(
                    what="a notification pending in the outbox")  # fmt: skip
         wait_until(lambda: len(fake.received) >= 2, what="a retry against the dead Slack")
     finally:
-        stop(router, signal.SIGKILL)
+        stop_process(router, signal.SIGKILL)
     kept = pending(db)
     assert kept >= 1 and fake.delivered() == []
     conn = sqlite3.connect(str(db))
@@ -178,6 +169,6 @@ def test_kill_9_with_pending_notifications_then_all_arrive(
         wait_until(lambda: len(fake.delivered()) >= kept, timeout=20, what="the pending notifications after restart")
         wait_until(lambda: pending(db) == 0, what="the outbox to drain")
     finally:
-        stop(router)
+        stop_process(router)
     delivered = {r.body["blocks"][-1]["elements"][0]["text"].split("`")[1] for r in fake.delivered()}
     assert pending_ids <= delivered, "a notification pending at kill -9 was lost"

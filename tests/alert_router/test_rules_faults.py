@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from alert_router.model import Alert, AlertState
 from alert_router.outbox import Outbox
 from alert_router.service import RouterService
 
-from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, wait_until
+from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, stop_process, wait_until
 from tests.alert_router.fake_slack import FakeSlack
 from tests.alert_router.test_on_local_runtime import NAME, THING, cpu, pending, publish, recipe_defaults, start_router
 from tests.alert_router.timeline import Timeline, config, metrics
@@ -174,15 +173,6 @@ def runtime(tmp_path: Path, fake: FakeSlack) -> Iterator[ThreadedIpcRuntime]:
     rt.stop()
 
 
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
 
 def posts(fake: FakeSlack, word: str) -> int:
     return sum(word in r.body.get("text", "").lower() for r in fake.delivered())
@@ -202,7 +192,7 @@ def test_resolved_is_sent_after_kill_9_while_the_alert_fires(
         wait_until(lambda: state.exists() and json.loads(state.read_text())["log"], what="the saved alert state")
         assert state.stat().st_mode & 0o777 == 0o600
     finally:
-        stop(router, signal.SIGKILL)
+        stop_process(router, signal.SIGKILL)
     assert router.returncode == -signal.SIGKILL
 
     router = start_router(runtime, work)
@@ -211,7 +201,7 @@ def test_resolved_is_sent_after_kill_9_while_the_alert_fires(
                    what="the RESOLVED after the restart")  # fmt: skip
         wait_until(lambda: json.loads(state.read_text())["alerts"] == [], what="the state to forget the alert")
     finally:
-        stop(router)
+        stop_process(router)
     assert posts(fake, "firing") == 1  # restored as announced: not announced again
     assert "restored 1 firing alert(s)" in (work / "alert_router.log").read_text()
 
@@ -235,5 +225,5 @@ def test_oversize_metric_messages_are_refused_and_the_router_keeps_alerting(
         wait_until(lambda: (publish(peer, cpu(97)), fake.delivered())[1], timeout=20, interval=0.2,
                    what="an alert from a normal sample")  # fmt: skip
     finally:
-        stop(router)
+        stop_process(router)
     assert "larger than maxMessageBytes" in (work / "alert_router.log").read_text()

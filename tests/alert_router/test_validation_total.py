@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ import pytest
 from alert_router.config import DEFAULTS, parse_config, validity_reason
 from alert_router.startup import LastGoodConfig, startup_config
 
-from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, wait_until
+from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, stop_process, wait_until
 from edgewatch_shared import health_message
 from tests.alert_router.fake_slack import FakeSlack
 from tests.alert_router.test_on_local_runtime import NAME, THING, cpu, publish, recipe_defaults, start_router
@@ -103,15 +101,6 @@ def good_config(url: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
 
 def test_component_rejects_hostile_updates_and_starts_on_last_good_config(tmp_path: Path, fake: FakeSlack) -> None:
     defaults = recipe_defaults()
@@ -144,7 +133,7 @@ def test_component_rejects_hostile_updates_and_starts_on_last_good_config(tmp_pa
                 verdict = runtime.run(runtime.services.configuration.validate(NAME, proposed, f"dep-{i}", 10))
                 assert verdict.answered and not verdict.accepted and verdict.message.startswith(path), verdict.message
         finally:
-            stop(router)
+            stop_process(router)
         assert router.returncode == 0
 
         # A configuration the router cannot use is on the device (e.g. stored before validation was
@@ -163,7 +152,7 @@ def test_component_rejects_hostile_updates_and_starts_on_last_good_config(tmp_pa
                        what="an alert from the last good configuration")  # fmt: skip
             assert router.poll() is None
         finally:
-            stop(router)
+            stop_process(router)
     finally:
         runtime.stop()
     assert fake.webhook_url not in log.read_text()

@@ -5,8 +5,6 @@ with EXIT_ACCESS_DENIED after a bounded number of refusals, instead of living on
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 from pathlib import Path
 
 import yaml
@@ -16,6 +14,7 @@ from edgewatch.local.testing import (
     ThreadedIpcRuntime,
     short_socket_path,
     start_component_process,
+    stop_process,
     wait_until,
 )
 from edgewatch_shared.ipc_connection import EXIT_ACCESS_DENIED
@@ -54,13 +53,7 @@ def test_router_exits_when_the_restarted_runtime_refuses_its_token(tmp_path: Pat
         assert router.returncode == EXIT_ACCESS_DENIED, router_log(work)
         assert "no longer accepts this process" in router_log(work)
     finally:
-        if router.poll() is None:
-            router.send_signal(signal.SIGTERM)
-            try:
-                router.wait(15)
-            except subprocess.TimeoutExpired:
-                router.kill()
-                router.wait(5)
+        stop_process(router)
         for runtime in (first, second):
             if runtime is not None:
                 runtime.stop()

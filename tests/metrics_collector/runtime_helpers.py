@@ -7,7 +7,6 @@ listener component, a recorder of a local topic, the IoT Core log, and process s
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -17,7 +16,13 @@ from typing import Any
 
 import yaml
 
-from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, start_component_process, wait_until
+from edgewatch.local.testing import (
+    ComponentSpec,
+    ThreadedIpcRuntime,
+    start_component_process,
+    stop_process,
+    wait_until,
+)
 
 NAME = "com.edgewatch.MetricsCollector"
 LISTENER = "test.Listener"
@@ -103,13 +108,6 @@ def collector_log(folder: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-def stop_collector(process: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
+def stop_collector(process: subprocess.Popen[bytes], timeout: float = 15.0) -> int | None:
     """SIGTERM, then SIGKILL if it does not stop in time; returns the exit status."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-    return process.returncode
+    return stop_process(process, timeout=timeout)

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -262,3 +263,16 @@ def start_component_process(
     }
     with (work / f"{module}.log").open("ab") as log:
         return subprocess.Popen([sys.executable, "-m", module], env=env, cwd=work, stdout=log, stderr=log)
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+    """Stop a component process as the nucleus does: `sig` (SIGTERM), then SIGKILL if it does not end
+    within `timeout`; returns its exit status (nothing to do when it already ended)."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    return process.returncode
