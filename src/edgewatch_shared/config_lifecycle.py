@@ -36,8 +36,7 @@ from awsiot.greengrasscoreipc import model
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
 from edgewatch_shared.config_values import ConfigValueError, check_document
-from edgewatch_shared.private_files import write_atomic
-from edgewatch_shared.sqlite_store import quarantine
+from edgewatch_shared.private_files import move_aside, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ class LastGoodConfig:
         except (ValueError, RecursionError) as err:  # JSONDecodeError, ConfigValueError, UnicodeDecodeError
             reason = err.reason if isinstance(err, ConfigValueError) else type(err).__name__
             try:
-                moved: Path | str = quarantine(self.path, self._now())
+                moved: Path | str = move_aside(self.path, self._now())
             except OSError as move_err:
                 moved = f"(could not move it: {move_err.strerror})"
             logger.error("last good configuration %s is corrupt (%s); moved aside to %s", self.path, reason, moved)

@@ -62,11 +62,28 @@ def read_json(path: Path, what: str) -> Any | None:
 
 
 def quarantine(path: Path, what: str, why: str) -> Path | None:
-    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
+    """`move_aside` with the log line; None (logged) when the file cannot be moved."""
     try:
-        os.replace(path, target)
+        target = move_aside(path, time.time())
     except OSError as err:
         logger.error("%s %s is unusable (%s) and could not be moved aside: %s", what, path, why, err)
         return None
     logger.error("%s %s is unusable (%s); moved aside to %s, starting without it", what, path, why, target.name)
+    return target
+
+def move_aside(path: Path, now_s: float) -> Path:
+    """Move `path` (and SQLite -wal/-shm companions) to `<path>.corrupt-<UTC timestamp>`, never over an
+    earlier one; returns the new path. Raises OSError when it cannot be moved."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now_s))
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        n += 1
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.rename(target.with_name(target.name + suffix))
+    if path.exists():
+        path.rename(target)
     return target

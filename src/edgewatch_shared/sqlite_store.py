@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from edgewatch_shared.private_files import move_aside
+
 _log = logging.getLogger(__name__)
 
 
@@ -59,26 +61,10 @@ def open_checked_database(
             if isinstance(err, sqlite3.OperationalError) and not _looks_corrupt(err):
                 raise
             reason = f"cannot apply schema: {err}"
-    moved = quarantine(path, now())
+    moved = move_aside(path, now())
     _log.error("store %s is corrupt (%s); moved aside to %s and starting with an empty store", path, reason, moved)
     return StoreOpening(open_wal_database(path, schema, synchronous=synchronous), moved, reason)
 
-
-def quarantine(path: Path, now_s: float) -> Path:
-    """Move `path` (and its -wal/-shm companions) to `<path>.corrupt-<timestamp>`; returns the new path."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now_s))
-    target = path.with_name(f"{path.name}.corrupt-{stamp}")
-    n = 1
-    while target.exists():
-        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
-        n += 1
-    for suffix in ("-wal", "-shm"):
-        companion = path.with_name(path.name + suffix)
-        if companion.exists():
-            companion.rename(target.with_name(target.name + suffix))
-    if path.exists():
-        path.rename(target)
-    return target
 
 
 def _corruption(path: Path) -> str | None:

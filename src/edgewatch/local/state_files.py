@@ -9,15 +9,15 @@ so an operator can inspect it, and the caller carries on as if it were missing.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edgewatch_shared.private_files import write_atomic
+from edgewatch_shared.private_files import move_aside, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +50,10 @@ def open_private_append(path: Path) -> Any:
     return os.fdopen(fd, "a", encoding="utf-8", errors="replace")
 
 
-def utc_stamp(now: dt.datetime | None = None) -> str:
-    return (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
-
-
 def quarantine(path: Path, reason: str) -> Path | None:
     """Move a corrupt file aside as `<file>.corrupt-<UTC stamp>`; return where it went."""
-    target = path.with_name(f"{path.name}.corrupt-{utc_stamp()}")
     try:
-        os.replace(path, target)
+        target = move_aside(path, time.time())
     except OSError as exc:
         log.error("%s is corrupt (%s) and could not be moved aside: %s", path, reason, exc)
         return None

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from alert_router.notification import Notification
-from edgewatch_shared.sqlite_store import open_checked_database, quarantine
+from edgewatch_shared.private_files import move_aside
+from edgewatch_shared.sqlite_store import open_checked_database
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ class Outbox:
             self._db.close()
             self._db = None
         try:
-            moved = quarantine(self.path, self._clock())
+            moved = move_aside(self.path, self._clock())
         except OSError as move_err:
             self._memory_only(f"cannot move the corrupt {self.path} aside: {move_err}", carry)
             return

@@ -13,8 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from edgewatch_shared.private_files import write_json_atomic
-from edgewatch_shared.sqlite_store import quarantine
+from edgewatch_shared.private_files import move_aside, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ def load(path: Path, now_s: float) -> list[dict[str, Any]]:
         if not isinstance(docs, list) or not all(isinstance(d, dict) for d in docs):
             raise ValueError("not a JSON list of objects")
     except (OSError, ValueError, RecursionError) as err:
-        moved = quarantine(path, now_s)
+        moved = move_aside(path, now_s)
         logger.error("silence file %s is unusable (%s); moved aside to %s, starting with no silences",
                      path, str(err)[:200], moved)  # fmt: skip
         return []

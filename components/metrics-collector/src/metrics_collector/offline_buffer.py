@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgewatch_shared.sqlite_store import open_checked_database, quarantine
+from edgewatch_shared.private_files import move_aside
+from edgewatch_shared.sqlite_store import open_checked_database
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class OfflineBuffer:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
         self._db, self._depth, self._reopen_at = None, BufferDepth(0, 0), 0.0
-        moved = quarantine(self._path, self._now())
+        moved = move_aside(self._path, self._now())
         logger.error(
             "offline buffer %s found corrupt while in use (%s); moved aside to %s, continuing with an empty buffer",
             self._path, reason, moved,
