@@ -16,7 +16,7 @@ from typing import Any
 from alert_router.fleet import DEVICE_SILENT_DEFAULTS, FleetSpec, parse_fleet
 from alert_router.inhibition import InhibitRule, parse_inhibit_rules
 from alert_router.routing import Route, parse_route
-from alert_router.rules import Rule, parse_rules
+from alert_router.rules import DEFAULT_RULES, Rule, parse_rules
 from alert_router.validation import check_shape, short_reason
 from edgewatch_shared.config_values import ConfigValueError, as_int, as_str
 from edgewatch_shared.durations import parse_duration
@@ -27,25 +27,6 @@ logger = logging.getLogger(__name__)
 # The router has always named both size limits in one reason; kept so rejections read as before.
 TOPIC_LIMITS_REASON = f"must be at most {MAX_TOPIC_BYTES} bytes and {MAX_TOPIC_SLASHES} slashes"
 
-DEFAULT_RULES: list[dict[str, Any]] = [
-    {"name": "HighCpu", "metric": "cpu.percent", "matchers": ['cpu="total"'], "value": "avg", "window": "5m",
-     "op": ">", "threshold": 90, "clearThreshold": 80, "for": "5m", "severity": "warning",
-     "labels": {"kind": "cpu"}, "summary": "CPU at {value:.0f}% on {thing} (5 min average)"},
-    {"name": "HighMemory", "metric": "memory.percent", "op": ">", "threshold": 90, "clearThreshold": 85,
-     "for": "5m", "severity": "warning", "labels": {"kind": "memory"},
-     "summary": "Memory at {value:.0f}% on {thing}"},
-    {"name": "DiskAlmostFull", "metric": "disk.percent", "op": ">", "threshold": 90, "clearThreshold": 85,
-     "for": "5m", "severity": "warning", "labels": {"kind": "disk"},
-     "summary": "Disk {labels.mount} at {value:.1f}% on {thing}"},
-    {"name": "DiskFull", "metric": "disk.percent", "op": ">", "threshold": 97, "clearThreshold": 95,
-     "for": "1m", "severity": "critical", "labels": {"kind": "disk"},
-     "summary": "Disk {labels.mount} at {value:.1f}% on {thing}: writes will fail"},
-    {"name": "HighTemperature", "metric": "temperature.current", "value": "max", "window": "2m", "op": ">",
-     "threshold": 85, "clearThreshold": 80, "for": "2m", "severity": "warning", "labels": {"kind": "temperature"},
-     "summary": "{labels.sensor} {labels.label} at {value:.0f} °C on {thing}"},
-    {"name": "CollectorSilent", "metric": "collector.samples_taken_total", "absentFor": "2m", "severity": "critical",
-     "labels": {"kind": "collector"}, "summary": "No metrics from the collector on {thing} for {value:.0f} s"},
-]  # fmt: skip
 
 DEFAULTS: dict[str, Any] = {
     "rules": DEFAULT_RULES,

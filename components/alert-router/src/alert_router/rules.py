@@ -30,6 +30,27 @@ RULE_FIELDS = (
 RESERVED_LABELS = frozenset({"alertname", "thing", "severity"})
 MAX_WINDOW_SECONDS = 24 * 3600.0
 
+# The recipe's DefaultConfiguration `rules:` (tests/alert_router/test_recipe_and_docs.py keeps them equal).
+DEFAULT_RULES: list[dict[str, Any]] = [
+    {"name": "HighCpu", "metric": "cpu.percent", "matchers": ['cpu="total"'], "value": "avg", "window": "5m",
+     "op": ">", "threshold": 90, "clearThreshold": 80, "for": "5m", "severity": "warning",
+     "labels": {"kind": "cpu"}, "summary": "CPU at {value:.0f}% on {thing} (5 min average)"},
+    {"name": "HighMemory", "metric": "memory.percent", "op": ">", "threshold": 90, "clearThreshold": 85,
+     "for": "5m", "severity": "warning", "labels": {"kind": "memory"},
+     "summary": "Memory at {value:.0f}% on {thing}"},
+    {"name": "DiskAlmostFull", "metric": "disk.percent", "op": ">", "threshold": 90, "clearThreshold": 85,
+     "for": "5m", "severity": "warning", "labels": {"kind": "disk"},
+     "summary": "Disk {labels.mount} at {value:.1f}% on {thing}"},
+    {"name": "DiskFull", "metric": "disk.percent", "op": ">", "threshold": 97, "clearThreshold": 95,
+     "for": "1m", "severity": "critical", "labels": {"kind": "disk"},
+     "summary": "Disk {labels.mount} at {value:.1f}% on {thing}: writes will fail"},
+    {"name": "HighTemperature", "metric": "temperature.current", "value": "max", "window": "2m", "op": ">",
+     "threshold": 85, "clearThreshold": 80, "for": "2m", "severity": "warning", "labels": {"kind": "temperature"},
+     "summary": "{labels.sensor} {labels.label} at {value:.0f} °C on {thing}"},
+    {"name": "CollectorSilent", "metric": "collector.samples_taken_total", "absentFor": "2m", "severity": "critical",
+     "labels": {"kind": "collector"}, "summary": "No metrics from the collector on {thing} for {value:.0f} s"},
+]  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Rule:
