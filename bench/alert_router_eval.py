@@ -20,11 +20,12 @@ sys.path[:0] = [str(ROOT / "components" / "alert-router" / "src"), str(ROOT / "s
 from alert_router import notification  # noqa: E402
 from alert_router.config import parse_config  # noqa: E402
 from alert_router.core import RouterCore  # noqa: E402
-from alert_router.delivery import Deliverer, RetryPolicy  # noqa: E402
+from alert_router.delivery import Deliverer  # noqa: E402
 from alert_router.outbox import Outbox  # noqa: E402
 from alert_router.receivers.slack import SlackIntegration  # noqa: E402
 from alert_router.secrets import Redactor, SecretSource  # noqa: E402
 
+from edgewatch_shared.backoff import Backoff  # noqa: E402
 from edgewatch_shared.metrics_message import Metric, MetricsMessage  # noqa: E402
 
 
@@ -85,7 +86,7 @@ def bench_outbox_to_fake_slack(count: int = 200) -> float:
                                "route": {"receiver": "ops"}})  # fmt: skip
         spec = config.receivers["ops"][0]
         outbox = Outbox(Path(tmp) / "o.sqlite", max_rows=100_000)
-        deliverer = Deliverer(outbox, RetryPolicy(initial=0.05), str)
+        deliverer = Deliverer(outbox, Backoff(initial=0.05), str)
         slack = SlackIntegration(spec, SecretSource(None, Redactor()))
         alerts = [{"fingerprint": "f", "status": "firing", "value": 97.0, "startsAt": 0, "endsAt": None,
                    "annotations": {"summary": "CPU high"}, "labels": {"alertname": "HighCpu", "thing": "gw-01"}}]

@@ -14,14 +14,14 @@ After `max_access_denied` refusals in a row the connection gives up for good (`g
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from awsiot import eventstreamrpc, greengrasscoreipc
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+
+from edgewatch_shared.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -29,26 +29,6 @@ logger = logging.getLogger(__name__)
 MAX_ACCESS_DENIED = 3
 # Exit status of a component whose SVCUID the nucleus no longer accepts.
 EXIT_ACCESS_DENIED = 3
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter; `random_fraction` is injectable for tests."""
-
-    initial: float = 1.0
-    maximum: float = 60.0
-    factor: float = 2.0
-    random_fraction: Callable[[], float] = random.random
-    _attempts: int = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.maximum, self.initial * self.factor**self._attempts)
-        self._attempts += 1
-        # Jitter spreads a fleet's reconnects after a nucleus restart; never below half the ceiling.
-        return ceiling * (0.5 + 0.5 * self.random_fraction())
-
-    def reset(self) -> None:
-        self._attempts = 0
 
 
 class _DisconnectWatcher(eventstreamrpc.LifecycleHandler):

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from alert_router import notification
 from alert_router.config import parse_config
-from alert_router.delivery import Deliverer, DeliveryWorker, Pacer, RetryPolicy
+from alert_router.delivery import Deliverer, DeliveryWorker, Pacer
 from alert_router.outbox import Outbox
 from alert_router.receivers.slack import SlackIntegration
 from alert_router.receivers.topics import LogIntegration
 from alert_router.secrets import Redactor, SecretError, SecretSource, read_secret_file
 
 from edgewatch.local.testing import wait_until
+from edgewatch_shared.backoff import Backoff
 from tests.alert_router.fake_slack import TOKEN, WEBHOOK_PATH, FakeSlack
 
 
@@ -53,9 +54,9 @@ def outbox(tmp_path: Path) -> Iterator[Outbox]:
 
 
 class Harness:
-    def __init__(self, outbox: Outbox, *integrations: Any, policy: RetryPolicy | None = None) -> None:
+    def __init__(self, outbox: Outbox, *integrations: Any, policy: Backoff | None = None) -> None:
         self.redactor = Redactor()
-        self.deliverer = Deliverer(outbox, policy or RetryPolicy(initial=0.05, maximum=0.2), self.redactor.redact)
+        self.deliverer = Deliverer(outbox, policy or Backoff(initial=0.05, maximum=0.2), self.redactor.redact)
         self.deliverer.set_integrations({i.key: i for i in integrations})
         self.outbox = outbox
 
@@ -237,9 +238,9 @@ def test_pacer_and_retry_policy_are_pure() -> None:
     assert pacer.reserve("c", 1.0, 10.4) == pytest.approx(0.6)
     assert pacer.reserve("other", 1.0, 10.4) == 0.0
     assert pacer.reserve("c", 1.0, 11.0) == 0.0
-    policy = RetryPolicy(initial=1, maximum=30, random_fraction=lambda: 1.0)
+    policy = Backoff(initial=1, maximum=30, random_fraction=lambda: 1.0)
     assert [policy.delay(a, None) for a in range(7)] == [1, 2, 4, 8, 16, 30, 30]
-    assert RetryPolicy(initial=1, random_fraction=lambda: 0.0).delay(3, None) == 4.0  # jitter: half the ceiling
+    assert Backoff(initial=1, random_fraction=lambda: 0.0).delay(3, None) == 4.0  # jitter: half the ceiling
     assert policy.delay(0, 7.0) == 7.0  # Retry-After wins
 
 
@@ -263,7 +264,7 @@ def test_outbox_write_failure_keeps_the_notification_in_memory(tmp_path: Path) -
     assert box.stats.write_errors == 1
     item = box.head("ops/log")
     assert item is not None and item.seq < 0
-    worker = DeliveryWorker(LogIntegration("ops/log"), box, RetryPolicy(), Pacer(), Deliverer(box, RetryPolicy(),
+    worker = DeliveryWorker(LogIntegration("ops/log"), box, Backoff(), Pacer(), Deliverer(box, Backoff(),
                             str).health, str)  # fmt: skip
     worker.step()
     assert box.head("ops/log") is None

@@ -20,13 +20,14 @@ from typing import Any
 import pytest
 from alert_router import notification
 from alert_router.config import parse_config
-from alert_router.delivery import Delivered, Deliverer, DeliveryResult, Permanent, RetryPolicy
+from alert_router.delivery import Delivered, Deliverer, DeliveryResult, Permanent
 from alert_router.notification import Notification
 from alert_router.outbox import RESTART_RETRY_SECONDS, Outbox
 from alert_router.receivers.slack import SlackIntegration
 from alert_router.secrets import Redactor, SecretSource
 
 from edgewatch.local.testing import wait_until
+from edgewatch_shared.backoff import Backoff
 from tests.alert_router.fake_slack import TOKEN, WEBHOOK_PATH, FakeSlack
 
 KEY = "ops/test"
@@ -205,7 +206,7 @@ def test_notifications_older_than_the_maximum_age_are_dropped_counted_and_logged
 def test_stale_news_through_the_worker_with_an_injected_clock(box: Outbox) -> None:
     clock = Clock(100_000.0)
     rec = Recorder()
-    deliverer = Deliverer(box, RetryPolicy(), str, clock=clock, max_age=3600)
+    deliverer = Deliverer(box, Backoff(), str, clock=clock, max_age=3600)
     box.add([KEY], news("old", alert("x")), 100_000.0 - 7200)  # two hours old: beyond the bound
     box.add([KEY], news("g", alert("a")), 100_000.0)
     box.add([KEY], keep := news("g", alert("a", "resolved")), 100_000.0)
@@ -256,7 +257,7 @@ def test_corruption_found_while_running_is_quarantined_and_the_rows_carried_over
 def test_replacing_a_worker_never_blocks_and_one_queue_has_one_sender(box: Outbox) -> None:
     hold = threading.Event()
     old = Recorder(hold=hold)
-    deliverer = Deliverer(box, RetryPolicy(), str)
+    deliverer = Deliverer(box, Backoff(), str)
     deliverer.set_integrations({KEY: old})
     first, second = news("g1", alert("a")), news("g2", alert("b"))
     box.add([KEY], first, time.time())
@@ -358,7 +359,7 @@ def test_the_webhook_url_never_appears_in_logs_or_files(fake: FakeSlack, tmp_pat
     caplog.set_level(logging.DEBUG)
     redactor = Redactor()
     box = Outbox(tmp_path / "o.sqlite", max_rows=100)
-    deliverer = Deliverer(box, RetryPolicy(initial=0.02, maximum=0.05), redactor.redact)
+    deliverer = Deliverer(box, Backoff(initial=0.02, maximum=0.05), redactor.redact)
     secret = "ZQ7SECRETTOKEN9"
     urls = {
         "space": f"{fake.base}/services/T000/B000/ZQ7SECRET TOKEN9",

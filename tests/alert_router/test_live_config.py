@@ -179,16 +179,18 @@ def test_changed_route_sends_the_next_notification_to_the_new_receiver(
 def test_a_part_that_fails_to_apply_does_not_keep_the_others_from_applying(tmp_path: Path) -> None:
     from alert_router.config import parse_config
     from alert_router.core import RouterCore
-    from alert_router.delivery import Deliverer, RetryPolicy
+    from alert_router.delivery import Deliverer
     from alert_router.outbox import Outbox
     from alert_router.service import RouterService
+
+    from edgewatch_shared.backoff import Backoff
 
     old = parse_config(base_config("https://hooks.example/old"))
     new = parse_config({**base_config("https://hooks.example/new"), "rules": [{**RULE, "threshold": 96}]})
     core = RouterCore(old, THING, 0.0)
     made: list[Any] = []
     outbox = Outbox(tmp_path / "o.sqlite", 100)
-    service = RouterService(core=core, outbox=outbox, deliverer=Deliverer(outbox, RetryPolicy(), lambda s: s),
+    service = RouterService(core=core, outbox=outbox, deliverer=Deliverer(outbox, Backoff(), lambda s: s),
                             integrations_for=lambda c: made.append(c) or {}, clock=lambda: 0.0)  # fmt: skip
 
     def broken(*args: Any) -> None:

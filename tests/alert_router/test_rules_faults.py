@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from alert_router.config import parse_config
 from alert_router.core import RouterCore
-from alert_router.delivery import Deliverer, RetryPolicy
+from alert_router.delivery import Deliverer
 from alert_router.model import Alert, AlertState
 from alert_router.outbox import Outbox
 from alert_router.service import RouterService
 
 from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, stop_process, wait_until
+from edgewatch_shared.backoff import Backoff
 from tests.alert_router.fake_slack import FakeSlack
 from tests.alert_router.test_on_local_runtime import NAME, THING, cpu, pending, publish, recipe_defaults, start_router
 from tests.alert_router.timeline import Timeline, config, metrics
@@ -82,7 +83,7 @@ def test_inbox_is_bounded_in_bytes_and_oversize_messages_are_refused(tmp_path: P
     raw = {**config([AVG]), "maxMessageBytes": 65536, "inboxMaxBytes": 262144}
     core = RouterCore(parse_config(raw), "gw-01", 0.0)
     outbox = Outbox(tmp_path / "o.sqlite", 100)
-    service = RouterService(core=core, outbox=outbox, deliverer=Deliverer(outbox, RetryPolicy(), lambda s: s),
+    service = RouterService(core=core, outbox=outbox, deliverer=Deliverer(outbox, Backoff(), lambda s: s),
                             integrations_for=lambda c: {}, clock=lambda: 0.0)  # fmt: skip
     try:
         big = metrics(0, "cpu.percent", 1.0, {"pad": "x" * 50_000})  # ~50 KB each
@@ -107,7 +108,7 @@ def test_health_is_degraded_for_slack_permanent_failures_outbox_depth_and_a_quar
     raw = {**config([AVG]), "outboxMaxNotifications": 10}
     core = RouterCore(parse_config(raw), "gw-01", 0.0)
     outbox = Outbox(tmp_path / "o.sqlite", 10)
-    service = RouterService(core=core, outbox=outbox, deliverer=Deliverer(outbox, RetryPolicy(), lambda s: s),
+    service = RouterService(core=core, outbox=outbox, deliverer=Deliverer(outbox, Backoff(), lambda s: s),
                             integrations_for=lambda c: {}, clock=lambda: 0.0)  # fmt: skip
     try:
         healthy = health_message.from_dict(service.health_document(0.0))

@@ -23,13 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "components" / "ale
 
 from alert_router.config import parse_config
 from alert_router.core import RouterCore
-from alert_router.delivery import Deliverer, RetryPolicy
+from alert_router.delivery import Deliverer
 from alert_router.notification import Notification
 from alert_router.outbox import Outbox
 from alert_router.receivers.slack import SlackIntegration
 from alert_router.secrets import Redactor, SecretSource
 
 from edgewatch.local.testing import wait_until
+from edgewatch_shared.backoff import Backoff
 from tests.alert_router.fake_slack import FakeSlack
 
 THING = "gw-01"
@@ -97,7 +98,7 @@ class Router:
         self.outbox = outbox
         self.queued: dict[str, Notification] = {}
         self.slack = SlackIntegration(config.receivers["ops"][0], SecretSource(None, Redactor()))
-        self.deliverer = Deliverer(outbox, RetryPolicy(initial=0.05, maximum=0.2), str)
+        self.deliverer = Deliverer(outbox, Backoff(initial=0.05, maximum=0.2), str)
 
     def at(self, t: float, values: dict[str, float]) -> None:
         out = self.core.on_metrics(disk(t, values), t) + self.core.tick(t + 1.5)

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgewatch_shared.ipc_connection import Backoff, IpcConnection
+from edgewatch_shared.backoff import Backoff
+from edgewatch_shared.ipc_connection import IpcConnection
 
 
 class FakeClock:

@@ -10,13 +10,14 @@ from collections.abc import Callable
 
 from alert_router.config import RouterConfig, parse_config, validity_reason
 from alert_router.core import RouterCore
-from alert_router.delivery import Deliverer, RetryPolicy
+from alert_router.delivery import Deliverer
 from alert_router.ipc_adapter import RouterIpc
 from alert_router.outbox import Outbox
 from alert_router.secrets import Redactor, SecretSource
 from alert_router.service import RouterService
 from alert_router.startup import LAST_GOOD_FILE, LastGoodConfig, startup_config
 from alert_router.wiring import IntegrationFactory, silence_book
+from edgewatch_shared.backoff import Backoff
 from edgewatch_shared.component_env import start_component, stop_on_signals
 from edgewatch_shared.config_values import ConfigValueError
 from edgewatch_shared.ipc_connection import EXIT_ACCESS_DENIED
@@ -64,7 +65,7 @@ def main() -> int:
     stored_state = read_json(work_path / STATE_FILE, "alert state")
     core = RouterCore(config, thing, now, silence_book(outbox, now),
                       restored=stored_state if isinstance(stored_state, dict) else None)  # fmt: skip
-    deliverer = Deliverer(outbox, RetryPolicy(config.retry_initial, config.retry_max), redactor.redact,
+    deliverer = Deliverer(outbox, Backoff(config.retry_initial, config.retry_max), redactor.redact,
                           max_age=config.max_notification_age)
     factory = IntegrationFactory(thing, SecretSource(ipc.get_secret_value, redactor), ipc.publish_iot_core,
                                  ipc.publish_local)  # fmt: skip

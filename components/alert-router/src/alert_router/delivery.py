@@ -9,7 +9,6 @@ shared `Pacer` keyed by channel.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 import traceback
@@ -19,6 +18,7 @@ from typing import Protocol
 
 from alert_router.notification import Notification
 from alert_router.outbox import Outbox, OutboxItem
+from edgewatch_shared.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -50,23 +50,6 @@ class Integration(Protocol):
     min_interval: float
 
     def send(self, notification: Notification) -> DeliveryResult: ...
-
-
-@dataclass
-class RetryPolicy:
-    """Exponential backoff with jitter; Retry-After, when given, is honoured as the minimum."""
-
-    initial: float = 1.0
-    maximum: float = 300.0
-    factor: float = 2.0
-    random_fraction: Callable[[], float] = random.random
-
-    def delay(self, attempts: int, retry_after: float | None) -> float:
-        ceiling = min(self.maximum, self.initial * self.factor ** max(0, attempts))
-        backoff = ceiling * (0.5 + 0.5 * self.random_fraction())
-        if retry_after is not None:
-            return max(retry_after, 0.0)  # Slack said when; earlier is a guaranteed second 429
-        return backoff
 
 
 class Pacer:
@@ -107,7 +90,7 @@ class DeliveryWorker:
     sending only once they have ended, so one queue never has two senders."""
 
     def __init__(
-        self, integration: Integration, outbox: Outbox, policy: RetryPolicy, pacer: Pacer, health: DeliveryHealth,
+        self, integration: Integration, outbox: Outbox, policy: Backoff, pacer: Pacer, health: DeliveryHealth,
         redact: Callable[[str], str], clock: Callable[[], float] = time.time,
         max_age: Callable[[], float | None] = lambda: None, waits_for: Sequence[threading.Thread] = (),
     ) -> None:  # fmt: skip
@@ -206,7 +189,7 @@ class Deliverer:
     """
 
     def __init__(
-        self, outbox: Outbox, policy: RetryPolicy, redact: Callable[[str], str], clock: Callable[[], float] = time.time,
+        self, outbox: Outbox, policy: Backoff, redact: Callable[[str], str], clock: Callable[[], float] = time.time,
         max_age: float | None = None,
     ) -> None:  # fmt: skip
         self.outbox = outbox
