@@ -3,7 +3,7 @@
 It publishes to local pub/sub, reads the configuration, and on every (re)connect re-opens the two
 configuration streams (streams do not survive a lost connection). A call that fails because the
 connection is gone marks the connection broken, and the next call reconnects (with backoff, see
-`IpcConnection`). Components extend `ComponentIpc` with only what is theirs (IoT Core, topics, secrets).
+`IpcClientConnection`). Components extend `ComponentIpc` with only what is theirs (IoT Core, topics, secrets).
 
 When the nucleus keeps refusing the component's SVCUID (it restarted and runs a newer copy), the
 connection gives up: `orphaned` is set and the `on_orphaned` callbacks run, so `main()` can stop
@@ -25,7 +25,7 @@ from awsiot.greengrasscoreipc import model
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
 from edgewatch_shared.config_lifecycle import answer_validation
-from edgewatch_shared.ipc_connection import IpcConnection
+from edgewatch_shared.ipc_connection import IpcClientConnection
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class ComponentIpc:
     stream_label: ClassVar[str] = "IPC stream"
     local_publish_timeout: ClassVar[float] = 10.0
 
-    def __init__(self, connection_factory: Callable[..., IpcConnection] = IpcConnection) -> None:
+    def __init__(self, connection_factory: Callable[..., IpcClientConnection] = IpcClientConnection) -> None:
         self._lock = threading.Lock()
         self._config_streams: list[Any] = []
         self._on_config_changed: Callable[[], None] | None = None
@@ -58,7 +58,7 @@ class ComponentIpc:
         self._iot_handler: IotHandler | None = None
         self._iot_streams: dict[str, Any] = {}
         self._connection = connection_factory(on_connected=self._open_streams)
-        # Factories in tests may build their own IpcConnection; the hook goes on whatever they return.
+        # Factories in tests may build their own IpcClientConnection; the hook goes on whatever they return.
         set_on_give_up = getattr(self._connection, "set_on_give_up", None)
         if set_on_give_up is not None:
             set_on_give_up(self._gave_up)
@@ -213,7 +213,7 @@ class ComponentIpc:
 
     # -- streams
     def _open_streams(self, client: GreengrassCoreIPCClientV2) -> None:
-        """Runs on every connect (see `IpcConnection`); subclasses add their own streams around it."""
+        """Runs on every connect (see `IpcClientConnection`); subclasses add their own streams around it."""
         with self._lock:
             self._config_streams = []
             self._topic_streams = {}  # the old connection took them along

@@ -54,8 +54,10 @@ def connect_client_v2(lifecycle_handler: eventstreamrpc.LifecycleHandler) -> Gre
 ClientFactory = Callable[[eventstreamrpc.LifecycleHandler], GreengrassCoreIPCClientV2]
 
 
-class IpcConnection:
-    """Holds the current client (or None while disconnected) and rebuilds it with backoff.
+class IpcClientConnection:
+    """A component's side of Greengrass IPC (the runtime's server side is `edgewatch.local.ipc_server`).
+
+    Holds the current client (or None while disconnected) and rebuilds it with backoff.
 
     `on_connected(client)` runs after every successful (re)connect, which is where a component
     re-opens its subscriptions: streams do not survive a lost connection.

@@ -32,7 +32,7 @@ from metrics_collector.system_source import PsutilSource
 from metrics_collector.uploader import IotUploader
 
 from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, start_component_process, wait_until
-from edgewatch_shared.ipc_connection import IpcConnection
+from edgewatch_shared.ipc_connection import IpcClientConnection
 from edgewatch_shared.metrics_message import from_dict
 
 NAME = "com.edgewatch.MetricsCollector"
@@ -82,8 +82,8 @@ def test_samples_reach_local_topic_and_iot_core_and_config_is_live(
         topic="edgewatch/metrics", on_stream_event=lambda e: received.append(e.json_message.message)
     )
 
-    def connection(on_connected: Any) -> IpcConnection:
-        return IpcConnection(
+    def connection(on_connected: Any) -> IpcClientConnection:
+        return IpcClientConnection(
             on_connected=on_connected,
             client_factory=lambda handler: GreengrassCoreIPCClientV2(
                 client=connect(ipc_socket=runtime.socket_path, authtoken=runtime.svcuid(NAME),

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgewatch_shared.backoff import Backoff
-from edgewatch_shared.ipc_connection import IpcConnection
+from edgewatch_shared.ipc_connection import IpcClientConnection
 
 
 class FakeClock:
@@ -47,7 +47,7 @@ def test_reconnects_with_backoff_after_failures_and_disconnects() -> None:
             raise ConnectionRefusedError("no nucleus")
         return FakeClient()
 
-    connection = IpcConnection(
+    connection = IpcClientConnection(
         client_factory=factory,  # type: ignore[arg-type]
         on_connected=connected.append,  # type: ignore[arg-type]
         clock=clock,
@@ -84,7 +84,7 @@ def test_gives_up_after_repeated_access_denied_but_never_for_a_missing_nucleus()
         raise errors.pop(0)
 
     reasons: list[str] = []
-    connection = IpcConnection(
+    connection = IpcClientConnection(
         client_factory=factory,  # type: ignore[arg-type]
         clock=clock,
         backoff=Backoff(initial=1.0, maximum=1.0, random_fraction=lambda: 1.0),
@@ -116,7 +116,7 @@ def test_a_successful_connect_resets_the_denial_count() -> None:
             raise outcome
         return FakeClient()
 
-    connection = IpcConnection(
+    connection = IpcClientConnection(
         client_factory=factory,  # type: ignore[arg-type]
         clock=clock,
         backoff=Backoff(initial=1.0, maximum=1.0, random_fraction=lambda: 1.0),

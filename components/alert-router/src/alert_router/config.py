@@ -50,7 +50,6 @@ DEFAULTS: dict[str, Any] = {
     "iotCoreInputs": [],
     "deviceSilent": DEVICE_SILENT_DEFAULTS,
 }  # fmt: skip
-IGNORED_KEYS = frozenset({"accessControl"})
 MAX_MESSAGE_BYTES = 24 << 20  # the IPC frame limit: no message can be larger anyway
 
 SLACK_FIELDS = (

@@ -16,7 +16,7 @@ from typing import Any
 from awsiot.greengrasscoreipc import model
 
 from edgewatch_shared.component_ipc import ComponentIpc
-from edgewatch_shared.ipc_connection import IpcConnection
+from edgewatch_shared.ipc_connection import IpcClientConnection
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class RouterIpc(ComponentIpc):
     stream_label = "IPC stream"
     local_publish_timeout = PUBLISH_TIMEOUT_SECONDS
 
-    def __init__(self, connection_factory: Callable[..., IpcConnection] = IpcConnection) -> None:
+    def __init__(self, connection_factory: Callable[..., IpcClientConnection] = IpcClientConnection) -> None:
         self.max_message_bytes: int | None = None  # binary messages beyond this are refused unparsed
         super().__init__(connection_factory)
 
