@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from edgewatch.cli_args import parse_pairs
+from edgewatch.config_tree import MAX_DEPTH, depth_problem
 from edgewatch.local import event_loop
-from edgewatch.local.config_tree import MAX_DEPTH, depth_problem
 from edgewatch.local.layout import RuntimeLayout, default_root
 from edgewatch.local.runtime_main import running_pid
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgewatch.local.config_tree import (
+from edgewatch.config_tree import (
     MAX_DEPTH,
     ConfigPointerError,
     changed_paths,

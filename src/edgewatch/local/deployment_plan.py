@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from edgewatch.local.config_tree import deep_merge, depth_problem, parse_pointer, reset
+from edgewatch.config_tree import deep_merge, depth_problem, parse_pointer, reset
 from edgewatch.local.versions import Version, best_match, satisfies
 
 log = logging.getLogger(__name__)

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgewatch.config_tree import leaf_paths
 from edgewatch.local.artifact_store import stage_artifacts
 from edgewatch.local.builtin_components import BuiltinComponents, nucleus_configuration, service_entry
 from edgewatch.local.component_log import ComponentLog
 from edgewatch.local.component_runner import HEALTHY, SETTLED, ComponentRunner, RunSpec, State
 from edgewatch.local.component_updates import UpdatePolicy
-from edgewatch.local.config_tree import leaf_paths
 from edgewatch.local.deployment_plan import (
     ACCESS_CONTROL,
     ConfigUpdate,

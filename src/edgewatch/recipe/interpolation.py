@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from edgewatch.local.config_tree import ConfigPointerError, lookup, parse_pointer
+from edgewatch.config_tree import ConfigPointerError, lookup, parse_pointer
 from edgewatch.recipe.errors import InterpolationError
 from edgewatch.recipe.model import Lifecycle, LifecycleStep, SkipIf
 
