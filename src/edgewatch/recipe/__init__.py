@@ -9,25 +9,17 @@ from edgewatch.recipe.interpolation import (
     interpolate,
     interpolate_lifecycle,
 )
-from edgewatch.recipe.lifecycle import normalise_lifecycle, resolve_selections
-from edgewatch.recipe.loader import load_recipe, parse_recipe_text, read_recipe_file, recipe_from_document
-from edgewatch.recipe.model import (
+from edgewatch.recipe.lifecycle import (
     DEFAULT_TIMEOUTS,
-    Artifact,
-    Dependency,
     Lifecycle,
     LifecycleStep,
-    Manifest,
-    Recipe,
-    SelectedManifest,
     SkipIf,
+    normalise_lifecycle,
+    resolve_selections,
 )
-from edgewatch.recipe.platforms import (
-    current_platform,
-    greengrass_architecture,
-    platform_matches,
-    select_manifest,
-)
+from edgewatch.recipe.loader import load_recipe, parse_recipe_text, read_recipe_file, recipe_from_document
+from edgewatch.recipe.model import Artifact, Dependency, Manifest, Recipe, SelectedManifest, select_manifest
+from edgewatch.recipe.platforms import current_platform, greengrass_architecture, platform_matches
 from edgewatch.recipe.schema import (
     MAX_RECIPE_BYTES,
     check_recipe_size,

@@ -20,7 +20,7 @@ from typing import Any
 
 from edgewatch.config_tree import ConfigPointerError, lookup, parse_pointer
 from edgewatch.recipe.errors import InterpolationError
-from edgewatch.recipe.model import Lifecycle, LifecycleStep, SkipIf
+from edgewatch.recipe.lifecycle import Lifecycle, LifecycleStep, SkipIf
 
 NAMESPACES = ("artifacts", "work", "kernel", "configuration", "iot")
 # Namespaces that may be qualified by a (direct dependency) component name.

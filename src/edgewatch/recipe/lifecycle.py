@@ -1,4 +1,4 @@
-"""Lifecycle handling: global-lifecycle selection keys, and normalising steps to dataclasses.
+"""Lifecycles: the step dataclasses, global-lifecycle selection keys, and normalising steps to them.
 
 Keys are matched case-insensitively, as in the schema. Selection keys are any other keys of the
 global lifecycle; they are matched exactly against the manifest's `Selections` (default `all`).
@@ -8,12 +8,75 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from edgewatch.recipe.errors import RecipeError
-from edgewatch.recipe.model import DEFAULT_TIMEOUTS, STEP_NAMES, Lifecycle, LifecycleStep, SkipIf
 
 logger = logging.getLogger(__name__)
+
+# Lifecycle step names in the order the nucleus uses them; Setenv sits beside them.
+STEP_NAMES: tuple[str, ...] = ("bootstrap", "install", "startup", "run", "shutdown", "recover")
+
+# Nucleus defaults in seconds (component recipe reference); Run has no timeout unless one is set.
+DEFAULT_TIMEOUTS: Mapping[str, float | None] = {
+    "bootstrap": 120.0,
+    "install": 120.0,
+    "startup": 120.0,
+    "run": None,
+    "shutdown": 15.0,
+    "recover": 60.0,
+}
+
+
+@dataclass(frozen=True)
+class SkipIf:
+    """`Skipif: onpath <executable>` or `Skipif: exists <file>`."""
+
+    check: Literal["onpath", "exists"]
+    target: str
+
+
+@dataclass(frozen=True)
+class LifecycleStep:
+    """One lifecycle step. `timeout` is seconds, None meaning no limit (Run's default)."""
+
+    name: str
+    script: str
+    timeout: float | None
+    skipif: SkipIf | None = None
+    requires_privilege: bool = False
+    setenv: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """A manifest's lifecycle after selection: lifecycle-level Setenv plus the steps present."""
+
+    setenv: Mapping[str, str] = field(default_factory=dict)
+    bootstrap: LifecycleStep | None = None
+    install: LifecycleStep | None = None
+    startup: LifecycleStep | None = None
+    run: LifecycleStep | None = None
+    shutdown: LifecycleStep | None = None
+    recover: LifecycleStep | None = None
+
+    def step(self, name: str) -> LifecycleStep | None:
+        """The step called `name` (any case), or None when the recipe does not define it."""
+        key = name.lower()
+        if key not in STEP_NAMES:
+            raise KeyError(name)
+        step: LifecycleStep | None = getattr(self, key)
+        return step
+
+    def environment(self, name: str) -> dict[str, str]:
+        """Setenv for a step: lifecycle-level values overridden by the step's own."""
+        step = self.step(name)
+        env = dict(self.setenv)
+        if step is not None:
+            env.update(step.setenv)
+        return env
+
 
 STEP_FIELDS = ("script", "skipif", "timeout", "requiresprivilege", "setenv")
 LIFECYCLE_KEYS = frozenset({"setenv", *STEP_NAMES, *STEP_FIELDS})

@@ -12,8 +12,7 @@ from typing import Any
 import yaml
 
 from edgewatch.recipe.errors import RecipeError
-from edgewatch.recipe.model import Artifact, Dependency, Manifest, Recipe
-from edgewatch.recipe.platforms import resolve_manifest_lifecycle
+from edgewatch.recipe.model import Artifact, Dependency, Manifest, Recipe, resolve_manifest_lifecycle
 from edgewatch.recipe.schema import check_recipe_size, validate_recipe_document
 
 logger = logging.getLogger(__name__)

@@ -1,82 +1,28 @@
-"""Typed, normalised view of a Greengrass recipe (the original-case document stays in `raw`)."""
+"""Typed, normalised view of a Greengrass recipe (the original-case document stays in `raw`), and
+manifest selection. Layering: errors <- lifecycle, platforms <- model <- loader (interpolation needs lifecycle only).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Literal, NamedTuple
 
+from edgewatch.recipe.errors import RecipeError
+from edgewatch.recipe.lifecycle import DEFAULT_SELECTIONS, Lifecycle, normalise_lifecycle, resolve_selections
+from edgewatch.recipe.platforms import current_platform, platform_matches
+
+logger = logging.getLogger(__name__)
+
 DependencyType = Literal["HARD", "SOFT"]
-
-# Lifecycle step names in the order the nucleus uses them; Setenv sits beside them.
-STEP_NAMES: tuple[str, ...] = ("bootstrap", "install", "startup", "run", "shutdown", "recover")
-
-# Nucleus defaults in seconds (component recipe reference); Run has no timeout unless one is set.
-DEFAULT_TIMEOUTS: Mapping[str, float | None] = {
-    "bootstrap": 120.0,
-    "install": 120.0,
-    "startup": 120.0,
-    "run": None,
-    "shutdown": 15.0,
-    "recover": 60.0,
-}
-
 
 class Dependency(NamedTuple):
     """A ComponentDependencies entry: an npm-style version range and HARD (default) or SOFT."""
 
     version_requirement: str
     dependency_type: DependencyType = "HARD"
-
-
-@dataclass(frozen=True)
-class SkipIf:
-    """`Skipif: onpath <executable>` or `Skipif: exists <file>`."""
-
-    check: Literal["onpath", "exists"]
-    target: str
-
-
-@dataclass(frozen=True)
-class LifecycleStep:
-    """One lifecycle step. `timeout` is seconds, None meaning no limit (Run's default)."""
-
-    name: str
-    script: str
-    timeout: float | None
-    skipif: SkipIf | None = None
-    requires_privilege: bool = False
-    setenv: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    """A manifest's lifecycle after selection: lifecycle-level Setenv plus the steps present."""
-
-    setenv: Mapping[str, str] = field(default_factory=dict)
-    bootstrap: LifecycleStep | None = None
-    install: LifecycleStep | None = None
-    startup: LifecycleStep | None = None
-    run: LifecycleStep | None = None
-    shutdown: LifecycleStep | None = None
-    recover: LifecycleStep | None = None
-
-    def step(self, name: str) -> LifecycleStep | None:
-        """The step called `name` (any case), or None when the recipe does not define it."""
-        key = name.lower()
-        if key not in STEP_NAMES:
-            raise KeyError(name)
-        step: LifecycleStep | None = getattr(self, key)
-        return step
-
-    def environment(self, name: str) -> dict[str, str]:
-        """Setenv for a step: lifecycle-level values overridden by the step's own."""
-        step = self.step(name)
-        env = dict(self.setenv)
-        if step is not None:
-            env.update(step.setenv)
-        return env
 
 
 @dataclass(frozen=True)
@@ -146,6 +92,34 @@ class Recipe:
 
     def select(self, platform: Mapping[str, str] | None = None) -> SelectedManifest:
         """Pick the manifest for `platform` (default: this machine) and resolve its lifecycle."""
-        from edgewatch.recipe.platforms import select_manifest
-
         return select_manifest(self, platform)
+
+
+def resolve_manifest_lifecycle(recipe: Recipe, manifest: Manifest) -> SelectedManifest:
+    """Apply the reference's rule: the manifest lifecycle if it has one, else the global
+    lifecycle resolved with the manifest's Selections (default `all`)."""
+    path = f"Manifests[{manifest.index}].Lifecycle"
+    if manifest.lifecycle:
+        raw = manifest.lifecycle
+    else:
+        selections = manifest.selections or DEFAULT_SELECTIONS
+        raw = resolve_selections(recipe.global_lifecycle or {}, selections) or {}
+        path = f"Lifecycle (selections {', '.join(selections)})"
+    return SelectedManifest(manifest=manifest, lifecycle=normalise_lifecycle(raw, recipe.source, path))
+
+
+def select_manifest(recipe: Recipe, device: Mapping[str, str] | None = None) -> SelectedManifest:
+    """The first manifest whose Platform matches `device` (default: this machine)."""
+    device = dict(device) if device is not None else current_platform()
+    for manifest in recipe.manifests:
+        try:
+            matched = platform_matches(manifest.platform, device)
+        except ValueError as exc:
+            raise RecipeError(recipe.source, f"Manifests[{manifest.index}].Platform", str(exc)) from exc
+        if matched:
+            logger.debug("%s: manifest %d matches platform %s", recipe.name, manifest.index, device)
+            return resolve_manifest_lifecycle(recipe, manifest)
+    wanted = "; ".join(str(dict(m.platform)) or "{}" for m in recipe.manifests) or "no manifests"
+    raise RecipeError(
+        recipe.source, "Manifests", f"no manifest matches platform {device} (manifests: {wanted})"
+    )

@@ -1,17 +1,13 @@
-"""Platform detection and manifest selection (first matching manifest wins, as on the nucleus)."""
+"""Platform detection and matching: what this machine is, and whether a manifest's Platform fits it.
+
+Pure functions over plain mappings: the recipe model imports them to select a manifest.
+"""
 
 from __future__ import annotations
 
-import logging
 import platform as _platform
 import re
 from collections.abc import Mapping
-
-from edgewatch.recipe.errors import RecipeError
-from edgewatch.recipe.lifecycle import DEFAULT_SELECTIONS, normalise_lifecycle, resolve_selections
-from edgewatch.recipe.model import Manifest, Recipe, SelectedManifest
-
-logger = logging.getLogger(__name__)
 
 # platform.machine() values -> Greengrass architecture names (amd64, aarch64, arm, x86).
 _ARCHITECTURES = {
@@ -61,33 +57,3 @@ def value_matches(requirement: str, actual: str | None) -> bool:
 def platform_matches(requirement: Mapping[str, str], device: Mapping[str, str]) -> bool:
     """True when every key of a manifest's Platform matches the device's attributes."""
     return all(value_matches(str(want), device.get(key)) for key, want in requirement.items())
-
-
-def resolve_manifest_lifecycle(recipe: Recipe, manifest: Manifest) -> SelectedManifest:
-    """Apply the reference's rule: the manifest lifecycle if it has one, else the global
-    lifecycle resolved with the manifest's Selections (default `all`)."""
-    path = f"Manifests[{manifest.index}].Lifecycle"
-    if manifest.lifecycle:
-        raw = manifest.lifecycle
-    else:
-        selections = manifest.selections or DEFAULT_SELECTIONS
-        raw = resolve_selections(recipe.global_lifecycle or {}, selections) or {}
-        path = f"Lifecycle (selections {', '.join(selections)})"
-    return SelectedManifest(manifest=manifest, lifecycle=normalise_lifecycle(raw, recipe.source, path))
-
-
-def select_manifest(recipe: Recipe, device: Mapping[str, str] | None = None) -> SelectedManifest:
-    """The first manifest whose Platform matches `device` (default: this machine)."""
-    device = dict(device) if device is not None else current_platform()
-    for manifest in recipe.manifests:
-        try:
-            matched = platform_matches(manifest.platform, device)
-        except ValueError as exc:
-            raise RecipeError(recipe.source, f"Manifests[{manifest.index}].Platform", str(exc)) from exc
-        if matched:
-            logger.debug("%s: manifest %d matches platform %s", recipe.name, manifest.index, device)
-            return resolve_manifest_lifecycle(recipe, manifest)
-    wanted = "; ".join(str(dict(m.platform)) or "{}" for m in recipe.manifests) or "no manifests"
-    raise RecipeError(
-        recipe.source, "Manifests", f"no manifest matches platform {device} (manifests: {wanted})"
-    )
