@@ -110,3 +110,11 @@ class FakeClock:
 
 def temperature(label: str, current: float) -> shwtemp:
     return shwtemp(label, current, None, None)
+
+
+def full_source() -> FakeSource:
+    """A source with every reading present, so every metric of the table has something to show."""
+    return FakeSource(
+        temperatures={"coretemp": [temperature("Package id 0", 48.0)]},
+        procs=[ProcessSample(7, "busy", 50.0, 4_096)],
+    )

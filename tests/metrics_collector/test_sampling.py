@@ -7,12 +7,14 @@ import dataclasses
 import pytest
 from metrics_collector.config import parse_config
 from metrics_collector.health import CollectorHealth
-from metrics_collector.sampler import Sampler
+from metrics_collector.metric_table import SYSTEM_METRICS, MetricSpec
+from metrics_collector.sampler import Sampler, evaluate
+from metrics_collector.snapshot import SystemSnapshot
 from metrics_collector.system_source import ProcessSample
 from psutil._ntuples import sdiskusage
 
 from edgewatch_shared.metrics_message import Metric, validation_errors
-from tests.metrics_collector.fakes import FakeSource, disk_io, net_io, partition, temperature
+from tests.metrics_collector.fakes import FakeSource, disk_io, full_source, net_io, partition, temperature
 
 
 def values(metrics: tuple[Metric, ...], name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -193,3 +195,30 @@ def test_health_metrics_count_samples(source: FakeSource) -> None:
     for i in range(3):
         message = sampler.sample(config, now=float(i), wall_time=float(i))
     assert values(message.metrics, "collector.samples_taken_total") == {(): 3.0}
+
+
+def test_every_metric_spec_yields_a_value_from_a_full_source() -> None:
+    # Spec by spec, calling each value function directly: evaluate() contains errors (a misspelt
+    # attribute would only drop its metric), so here an AttributeError fails the test instead.
+    source = full_source()
+    sampler, _ = make_sampler(source)
+    config = parse_config({"topProcesses": 3})
+    snapshots: list[SystemSnapshot] = []
+    for now in (0.0, 10.0):  # rates and deltas need two samples
+        source.disks_io = {"sda": disk_io(read_bytes=int(now) * 100, writes=int(now))}
+        source.nics = {"eth0": net_io(sent=int(now) * 10, recv=int(now) * 20)}
+        snapshots.append(sampler.snapshot(config, now=now, wall_time=1_000_000.0 + now))
+    assert snapshots[-1].failures == ()
+
+    def readings(spec: MetricSpec[SystemSnapshot]) -> list[tuple[object, float]]:
+        return [r for snapshot in snapshots for r in spec.values(snapshot)]
+
+    empty = [spec.name for spec in SYSTEM_METRICS if not readings(spec)]
+    assert empty == []
+    # Every enabled group appears in one real sample, rates included.
+    sampler.sample(config, now=100.0, wall_time=1_000_100.0)
+    source.disks_io = {"sda": disk_io(read_bytes=50_000, writes=90)}
+    source.nics = {"eth0": net_io(sent=5_000, recv=9_000)}
+    message = sampler.sample(config, now=200.0, wall_time=1_000_200.0)  # temperatures due again
+    assert {s.name for s in SYSTEM_METRICS} <= names(message.metrics)
+    assert evaluate(SYSTEM_METRICS, snapshots[-1], frozenset({"nothing"})) == []

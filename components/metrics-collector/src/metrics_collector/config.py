@@ -2,8 +2,8 @@
 
 The same `parse_config` answers SubscribeToValidateConfigurationUpdates (ACCEPTED/REJECTED) and
 builds the config applied at start and on live updates, so what is accepted is what runs.
-Unknown keys are tolerated (a newer DefaultConfiguration does not remove old keys from a device),
-except `accessControl`, which the nucleus owns and is simply ignored here.
+Unknown keys are tolerated (a newer DefaultConfiguration does not remove old keys from a device);
+`accessControl`, which the nucleus owns, is one of them.
 
 `parse_config` is total: for any JSON value it returns a config or raises ConfigValueError with
 the key and a reason (the document's depth and size are bounded first, intervals have maximums so
@@ -66,7 +66,6 @@ DEFAULTS: dict[str, Any] = {
     "healthIntervalSeconds": 30,
     "healthTopic": "edgewatch/health",
 }
-IGNORED_KEYS = frozenset({"accessControl"})
 
 
 @dataclass(frozen=True)

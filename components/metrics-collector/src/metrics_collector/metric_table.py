@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from metrics_collector.snapshot import SystemSnapshot
+from metrics_collector.snapshot import DiskIo, DiskUsage, Memory, NetIo, Swap, SystemSnapshot
+from metrics_collector.system_source import ProcessSample
 
 S = TypeVar("S")
 Labels = Mapping[str, str]
@@ -33,10 +34,6 @@ def _one(value: float | None) -> Iterable[Reading]:
     return [] if value is None else [(NO_LABELS, float(value))]
 
 
-def _field(obj: object | None, attr: str) -> Iterable[Reading]:
-    return [] if obj is None else [(NO_LABELS, float(getattr(obj, attr)))]
-
-
 def _cpu_total(s: SystemSnapshot) -> Iterable[Reading]:
     return [] if s.cpu_percent is None else [({"cpu": "total"}, float(s.cpu_percent))]
 
@@ -49,19 +46,26 @@ def _load(index: int) -> Callable[[SystemSnapshot], Iterable[Reading]]:
     return lambda s: [] if s.load_average is None else [(NO_LABELS, float(s.load_average[index]))]
 
 
-def _disk(attr: str) -> Callable[[SystemSnapshot], Iterable[Reading]]:
+def _memory(value: Callable[[Memory], float]) -> Callable[[SystemSnapshot], Iterable[Reading]]:
+    return lambda s: [] if s.memory is None else [(NO_LABELS, float(value(s.memory)))]
+
+
+def _swap(value: Callable[[Swap], float]) -> Callable[[SystemSnapshot], Iterable[Reading]]:
+    return lambda s: [] if s.swap is None else [(NO_LABELS, float(value(s.swap)))]
+
+
+def _disk(value: Callable[[DiskUsage], float]) -> Callable[[SystemSnapshot], Iterable[Reading]]:
     return lambda s: [
-        ({"mount": d.mountpoint, "device": d.device, "fstype": d.fstype}, float(getattr(d.usage, attr)))
-        for d in s.disks
+        ({"mount": d.mountpoint, "device": d.device, "fstype": d.fstype}, float(value(d))) for d in s.disks
     ]
 
 
-def _disk_io(attr: str) -> Callable[[SystemSnapshot], Iterable[Reading]]:
-    return lambda s: [({"device": dev}, float(getattr(c, attr))) for dev, c in s.disk_io.items()]
+def _disk_io(value: Callable[[DiskIo], float]) -> Callable[[SystemSnapshot], Iterable[Reading]]:
+    return lambda s: [({"device": dev}, float(value(c))) for dev, c in s.disk_io.items()]
 
 
-def _net(attr: str) -> Callable[[SystemSnapshot], Iterable[Reading]]:
-    return lambda s: [({"interface": nic}, float(getattr(c, attr))) for nic, c in s.net_io.items()]
+def _net(value: Callable[[NetIo], float]) -> Callable[[SystemSnapshot], Iterable[Reading]]:
+    return lambda s: [({"interface": nic}, float(value(c))) for nic, c in s.net_io.items()]
 
 
 def _temperatures(s: SystemSnapshot) -> Iterable[Reading]:
@@ -77,15 +81,13 @@ def _uptime(s: SystemSnapshot) -> Iterable[Reading]:
     return [] if s.boot_time is None else [(NO_LABELS, max(0.0, s.wall_time - s.boot_time))]
 
 
-def _top(by: str, attr: str) -> Callable[[SystemSnapshot], Iterable[Reading]]:
-    def read(s: SystemSnapshot) -> Iterable[Reading]:
-        procs = s.top_by_cpu if by == "cpu" else s.top_by_memory
-        return [
-            ({"pid": str(p.pid), "process": p.name, "rank": str(rank)}, float(getattr(p, attr)))
-            for rank, p in enumerate(procs, start=1)
-        ]
-
-    return read
+def _top(
+    procs: Callable[[SystemSnapshot], tuple[ProcessSample, ...]], value: Callable[[ProcessSample], float]
+) -> Callable[[SystemSnapshot], Iterable[Reading]]:
+    return lambda s: [
+        ({"pid": str(p.pid), "process": p.name, "rank": str(rank)}, float(value(p)))
+        for rank, p in enumerate(procs(s), start=1)
+    ]
 
 
 SYSTEM_METRICS: tuple[MetricSpec[SystemSnapshot], ...] = (
@@ -94,35 +96,35 @@ SYSTEM_METRICS: tuple[MetricSpec[SystemSnapshot], ...] = (
     MetricSpec("load.1m", "", "load", _load(0)),
     MetricSpec("load.5m", "", "load", _load(1)),
     MetricSpec("load.15m", "", "load", _load(2)),
-    MetricSpec("memory.total", "B", "memory", lambda s: _field(s.memory, "total")),
-    MetricSpec("memory.used", "B", "memory", lambda s: _field(s.memory, "used")),
-    MetricSpec("memory.available", "B", "memory", lambda s: _field(s.memory, "available")),
-    MetricSpec("memory.percent", "%", "memory", lambda s: _field(s.memory, "percent")),
-    MetricSpec("swap.total", "B", "swap", lambda s: _field(s.swap, "total")),
-    MetricSpec("swap.used", "B", "swap", lambda s: _field(s.swap, "used")),
+    MetricSpec("memory.total", "B", "memory", _memory(lambda m: m.total)),
+    MetricSpec("memory.used", "B", "memory", _memory(lambda m: m.used)),
+    MetricSpec("memory.available", "B", "memory", _memory(lambda m: m.available)),
+    MetricSpec("memory.percent", "%", "memory", _memory(lambda m: m.percent)),
+    MetricSpec("swap.total", "B", "swap", _swap(lambda m: m.total)),
+    MetricSpec("swap.used", "B", "swap", _swap(lambda m: m.used)),
     # Swap has no "available" distinct from free; free is what a new allocation can use.
-    MetricSpec("swap.available", "B", "swap", lambda s: _field(s.swap, "free")),
-    MetricSpec("swap.percent", "%", "swap", lambda s: _field(s.swap, "percent")),
-    MetricSpec("disk.total", "B", "disk", _disk("total")),
-    MetricSpec("disk.used", "B", "disk", _disk("used")),
-    MetricSpec("disk.available", "B", "disk", _disk("free")),
-    MetricSpec("disk.percent", "%", "disk", _disk("percent")),
-    MetricSpec("diskio.read_bytes", "B/s", "diskio", _disk_io("read_bytes"), counter=True),
-    MetricSpec("diskio.write_bytes", "B/s", "diskio", _disk_io("write_bytes"), counter=True),
-    MetricSpec("diskio.read_ops", "ops/s", "diskio", _disk_io("read_count"), counter=True),
-    MetricSpec("diskio.write_ops", "ops/s", "diskio", _disk_io("write_count"), counter=True),
-    MetricSpec("net.bytes_recv", "B/s", "network", _net("bytes_recv"), counter=True),
-    MetricSpec("net.bytes_sent", "B/s", "network", _net("bytes_sent"), counter=True),
-    MetricSpec("net.packets_recv", "packets/s", "network", _net("packets_recv"), counter=True),
-    MetricSpec("net.packets_sent", "packets/s", "network", _net("packets_sent"), counter=True),
-    MetricSpec("net.errors_in", "errors/s", "network", _net("errin"), counter=True),
-    MetricSpec("net.errors_out", "errors/s", "network", _net("errout"), counter=True),
-    MetricSpec("net.drops_in", "drops/s", "network", _net("dropin"), counter=True),
-    MetricSpec("net.drops_out", "drops/s", "network", _net("dropout"), counter=True),
+    MetricSpec("swap.available", "B", "swap", _swap(lambda m: m.free)),
+    MetricSpec("swap.percent", "%", "swap", _swap(lambda m: m.percent)),
+    MetricSpec("disk.total", "B", "disk", _disk(lambda d: d.total)),
+    MetricSpec("disk.used", "B", "disk", _disk(lambda d: d.used)),
+    MetricSpec("disk.available", "B", "disk", _disk(lambda d: d.free)),
+    MetricSpec("disk.percent", "%", "disk", _disk(lambda d: d.percent)),
+    MetricSpec("diskio.read_bytes", "B/s", "diskio", _disk_io(lambda d: d.read_bytes), counter=True),
+    MetricSpec("diskio.write_bytes", "B/s", "diskio", _disk_io(lambda d: d.write_bytes), counter=True),
+    MetricSpec("diskio.read_ops", "ops/s", "diskio", _disk_io(lambda d: d.read_count), counter=True),
+    MetricSpec("diskio.write_ops", "ops/s", "diskio", _disk_io(lambda d: d.write_count), counter=True),
+    MetricSpec("net.bytes_recv", "B/s", "network", _net(lambda d: d.bytes_recv), counter=True),
+    MetricSpec("net.bytes_sent", "B/s", "network", _net(lambda d: d.bytes_sent), counter=True),
+    MetricSpec("net.packets_recv", "packets/s", "network", _net(lambda d: d.packets_recv), counter=True),
+    MetricSpec("net.packets_sent", "packets/s", "network", _net(lambda d: d.packets_sent), counter=True),
+    MetricSpec("net.errors_in", "errors/s", "network", _net(lambda d: d.errin), counter=True),
+    MetricSpec("net.errors_out", "errors/s", "network", _net(lambda d: d.errout), counter=True),
+    MetricSpec("net.drops_in", "drops/s", "network", _net(lambda d: d.dropin), counter=True),
+    MetricSpec("net.drops_out", "drops/s", "network", _net(lambda d: d.dropout), counter=True),
     MetricSpec("temperature.current", "°C", "temperature", _temperatures),
     MetricSpec("system.uptime", "s", "system", _uptime),
     MetricSpec("system.boot_time", "s", "system", lambda s: _one(s.boot_time)),
     MetricSpec("system.process_count", "", "system", lambda s: _one(s.process_count)),
-    MetricSpec("process.cpu_percent", "%", "processes", _top("cpu", "cpu_percent")),
-    MetricSpec("process.memory_rss", "B", "processes", _top("memory", "rss_bytes")),
+    MetricSpec("process.cpu_percent", "%", "processes", _top(lambda s: s.top_by_cpu, lambda p: p.cpu_percent)),
+    MetricSpec("process.memory_rss", "B", "processes", _top(lambda s: s.top_by_memory, lambda p: p.rss_bytes)),
 )

@@ -20,7 +20,6 @@ class _Point:
 class RateTracker:
     def __init__(self) -> None:
         self._previous: dict[Hashable, _Point] = {}
-        self.resets = 0
 
     def rates(self, counters: Mapping[Hashable, float], now: float) -> dict[Hashable, float]:
         """Rates for the series that have a usable previous point; forgets series not seen now."""
@@ -34,8 +33,7 @@ class RateTracker:
             elapsed = now - before.at
             if elapsed <= 0:
                 continue
-            if value < before.value:
-                self.resets += 1
+            if value < before.value:  # a reset: this point is the new baseline
                 continue
             result[key] = (value - before.value) / elapsed
         # Only this tick's series are kept: a vanished interface starts afresh when it returns.

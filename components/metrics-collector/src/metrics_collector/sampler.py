@@ -12,7 +12,7 @@ from metrics_collector.config import CollectorConfig
 from metrics_collector.health import HEALTH_METRICS, CollectorHealth
 from metrics_collector.metric_table import SYSTEM_METRICS, MetricSpec
 from metrics_collector.rates import RateTracker
-from metrics_collector.snapshot import ReadPlan, take_snapshot
+from metrics_collector.snapshot import ReadPlan, SystemSnapshot, take_snapshot
 from metrics_collector.system_source import SystemSource
 
 logger = logging.getLogger(__name__)
@@ -81,12 +81,16 @@ class Sampler:
 
     def sample(self, config: CollectorConfig, now: float, wall_time: float) -> MetricsMessage:
         """`now` is the schedule clock (seconds, for rates); `wall_time` is epoch seconds (for ts)."""
-        snapshot = take_snapshot(self._source, self.read_plan(config, now), wall_time)
+        snapshot = self.snapshot(config, now, wall_time)
         self._report(snapshot.failures)
         metrics = evaluate(SYSTEM_METRICS, snapshot, config.metric_groups, self._rates, now)
         self._health.add(samples_taken=1, read_failures=len(snapshot.failures))
         metrics += evaluate(HEALTH_METRICS, self._health.counts(), config.metric_groups)
         return MetricsMessage(thing=self._thing, ts=int(wall_time * 1000), metrics=tuple(metrics))
+
+    def snapshot(self, config: CollectorConfig, now: float, wall_time: float) -> SystemSnapshot:
+        """This tick's reads (advancing the temperature cadence), before the metric table."""
+        return take_snapshot(self._source, self.read_plan(config, now), wall_time)
 
     def _report(self, failures: Iterable[str]) -> None:
         # Warn once per failing read (a permission error repeats every tick), then stay at debug.

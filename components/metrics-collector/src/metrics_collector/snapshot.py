@@ -43,11 +43,76 @@ class ReadPlan:
 
 
 @dataclass(frozen=True)
+class Memory:
+    total: int
+    used: int
+    available: int
+    percent: float
+
+    @classmethod
+    def of(cls, v: Any) -> Memory:  # psutil svmem
+        return cls(v.total, v.used, v.available, v.percent)
+
+
+@dataclass(frozen=True)
+class Swap:
+    total: int
+    used: int
+    free: int
+    percent: float
+
+    @classmethod
+    def of(cls, v: Any) -> Swap:  # psutil sswap
+        return cls(v.total, v.used, v.free, v.percent)
+
+
+@dataclass(frozen=True)
 class DiskUsage:
     mountpoint: str
     device: str
     fstype: str
-    usage: Any  # psutil sdiskusage
+    total: int
+    used: int
+    free: int
+    percent: float
+
+
+@dataclass(frozen=True)
+class DiskIo:
+    read_bytes: int
+    write_bytes: int
+    read_count: int
+    write_count: int
+
+    @classmethod
+    def of(cls, v: Any) -> DiskIo:  # psutil sdiskio
+        return cls(v.read_bytes, v.write_bytes, v.read_count, v.write_count)
+
+
+@dataclass(frozen=True)
+class NetIo:
+    bytes_recv: int
+    bytes_sent: int
+    packets_recv: int
+    packets_sent: int
+    errin: int
+    errout: int
+    dropin: int
+    dropout: int
+
+    @classmethod
+    def of(cls, v: Any) -> NetIo:  # psutil snetio
+        return cls(v.bytes_recv, v.bytes_sent, v.packets_recv, v.packets_sent, v.errin, v.errout, v.dropin, v.dropout)
+
+
+@dataclass(frozen=True)
+class Temperature:
+    label: str
+    current: float | None
+
+    @classmethod
+    def of(cls, v: Any) -> Temperature:  # psutil shwtemp
+        return cls(v.label or "", v.current)
 
 
 @dataclass(frozen=True)
@@ -56,12 +121,12 @@ class SystemSnapshot:
     cpu_percent: float | None = None
     cpu_percent_per_core: tuple[float, ...] = ()
     load_average: tuple[float, float, float] | None = None
-    memory: Any = None  # psutil svmem
-    swap: Any = None  # psutil sswap
+    memory: Memory | None = None
+    swap: Swap | None = None
     disks: tuple[DiskUsage, ...] = ()
-    disk_io: Mapping[str, Any] = field(default_factory=dict)
-    net_io: Mapping[str, Any] = field(default_factory=dict)
-    temperatures: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    disk_io: Mapping[str, DiskIo] = field(default_factory=dict)
+    net_io: Mapping[str, NetIo] = field(default_factory=dict)
+    temperatures: Mapping[str, tuple[Temperature, ...]] = field(default_factory=dict)
     boot_time: float | None = None
     process_count: int | None = None
     top_by_cpu: tuple[ProcessSample, ...] = ()
@@ -94,26 +159,27 @@ def take_snapshot(source: SystemSource, plan: ReadPlan, wall_time: float) -> Sys
     if "load" in groups:
         values["load_average"] = attempt("load_average", source.load_average)
     if "memory" in groups:
-        values["memory"] = attempt("virtual_memory", source.virtual_memory)
+        values["memory"] = attempt("virtual_memory", lambda: Memory.of(source.virtual_memory()))
     if "swap" in groups:
-        values["swap"] = attempt("swap_memory", source.swap_memory)
+        values["swap"] = attempt("swap_memory", lambda: Swap.of(source.swap_memory()))
     if "disk" in groups:
         values["disks"] = _read_disks(source, plan, attempt)
     if "diskio" in groups:
-        counters = attempt("disk_io_counters", source.disk_io_counters) or {}
-        values["disk_io"] = {
-            dev: c for dev, c in counters.items() if selected(dev, (), plan.disk_io_exclude_devices)
-        }
+        values["disk_io"] = attempt("disk_io_counters", lambda: {
+            dev: DiskIo.of(c)
+            for dev, c in source.disk_io_counters().items()
+            if selected(dev, (), plan.disk_io_exclude_devices)
+        }) or {}  # fmt: skip
     if "network" in groups:
-        counters = attempt("net_io_counters", source.net_io_counters) or {}
-        values["net_io"] = {
-            nic: c
-            for nic, c in counters.items()
+        values["net_io"] = attempt("net_io_counters", lambda: {
+            nic: NetIo.of(c)
+            for nic, c in source.net_io_counters().items()
             if selected(nic, plan.network_include_interfaces, plan.network_exclude_interfaces)
-        }
+        }) or {}  # fmt: skip
     if "temperature" in groups and plan.read_temperatures:
-        chips = attempt("sensors_temperatures", source.sensors_temperatures) or {}
-        values["temperatures"] = {chip: tuple(entries) for chip, entries in chips.items()}
+        values["temperatures"] = attempt("sensors_temperatures", lambda: {
+            chip: tuple(Temperature.of(e) for e in entries) for chip, entries in source.sensors_temperatures().items()
+        }) or {}  # fmt: skip
     if "system" in groups:
         values["boot_time"] = attempt("boot_time", source.boot_time)
         values["process_count"] = attempt("process_count", source.process_count)
@@ -135,7 +201,11 @@ def _read_disks(
         if not selected(part.mountpoint, plan.disk_include_mounts, plan.disk_exclude_mounts):
             continue
         seen_mounts.add(part.mountpoint)
-        usage = attempt(f"disk_usage {part.mountpoint}", lambda p=part: source.disk_usage(p.mountpoint))
-        if usage is not None:
-            disks.append(DiskUsage(part.mountpoint, part.device, part.fstype, usage))
+        disk = attempt(f"disk_usage {part.mountpoint}", lambda p=part: _disk_usage(p, source.disk_usage(p.mountpoint)))
+        if disk is not None:
+            disks.append(disk)
     return tuple(disks)
+
+
+def _disk_usage(part: Any, usage: Any) -> DiskUsage:  # psutil sdiskpart, sdiskusage
+    return DiskUsage(part.mountpoint, part.device, part.fstype, usage.total, usage.used, usage.free, usage.percent)

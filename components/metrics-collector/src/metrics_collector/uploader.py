@@ -88,10 +88,6 @@ class IotUploader:
     def wake(self) -> None:
         self._wake.set()
 
-    def in_flight(self) -> int:
-        with self._lock:
-            return len(self._in_flight)
-
     def pump(self) -> float:
         """One non-blocking step; returns how long nothing can happen unless woken."""
         with self._lock:
