@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from edgewatch.cloud.deps import CloudDeps
 from tests.cloud.fakes import FakeGreengrass, IotWithJobs, S3KeepingBucketPolicies
 
 REGION = "eu-west-1"
@@ -36,6 +37,21 @@ class OfflineAws:
     greengrass: FakeGreengrass
     iot: IotWithJobs
     _clients: dict[str, Any] = field(default_factory=dict)
+    now: float = 0.0  # the injected clock: it moves only when the code under test sleeps
+
+    def sleep(self, seconds: float) -> None:
+        """Sleeping advances the clock and the rollouts of the greengrassv2 double."""
+        self.now += seconds
+        self.greengrass.advance(seconds)
+
+    def deps(self, **overrides: Any) -> CloudDeps:
+        """What the CLI handlers get: these clients whatever the profile/region, and this clock."""
+        values: dict[str, Any] = {
+            "client_maker": lambda profile, region, fallback: self,
+            "sleep": self.sleep,
+            "clock": lambda: self.now,
+        }
+        return CloudDeps(**{**values, **overrides})
 
     def client(self, service: str) -> Any:
         if service == "greengrassv2":
@@ -54,3 +70,10 @@ def offline_aws(aws_env: None) -> Iterator[OfflineAws]:
         moto_iot = boto3.client("iot", region_name=REGION)
         gg = FakeGreengrass(REGION, ACCOUNT, s3=s3, iot=moto_iot)
         yield OfflineAws(REGION, gg, IotWithJobs(moto_iot, gg), {"s3": S3KeepingBucketPolicies(s3)})
+
+
+def no_clients(profile: str | None, region: str | None, fallback: str | None) -> Any:
+    raise AssertionError("this command must not create AWS clients")
+
+
+NO_AWS = CloudDeps(client_maker=no_clients)

@@ -15,18 +15,34 @@ import json
 import math
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
+from botocore.validate import validate_parameters
 
-from edgewatch.cloud.model import validate_output, validate_request
+from edgewatch.cloud.model import RequestShapeError, operation_model, shape_problems, validate_request
 
 
 def client_error(operation: str, code: str, message: str, status: int = 400) -> ClientError:
     return ClientError(
         {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
     )
+
+
+def validate_output(service: str, operation: str, response: dict[str, Any]) -> None:
+    """Raise RequestShapeError unless `response` fits the operation's output shape."""
+    shape = operation_model(service, operation).output_shape
+    if shape is None:
+        return
+    try:
+        validate_parameters(response, shape)
+    except ParamValidationError as exc:
+        raise RequestShapeError(f"{service} {operation} response: {exc}") from exc
+    errors = shape_problems(response, shape, operation)
+    if errors:
+        raise RequestShapeError(f"{service} {operation} response: " + "; ".join(errors))
 
 
 def validate_response(service: str, operation: str, response: dict[str, Any]) -> dict[str, Any]:
@@ -132,6 +148,8 @@ class FakeGreengrass:
         self.rollouts: dict[str, Rollout] = {}
         self.outcomes: dict[str, str] = {}
         self.denied: set[str] = set()
+        # Runs at the start of CreateComponentVersion: what another publisher did meanwhile.
+        self.before_create: Callable[[], None] | None = None
         self._ids = itertools.count(1)
 
     # -- plumbing
@@ -150,6 +168,8 @@ class FakeGreengrass:
     # -- components
     def create_component_version(self, **params: Any) -> dict[str, Any]:
         self._call("CreateComponentVersion", params)
+        if self.before_create is not None:
+            self.before_create()
         raw = params["inlineRecipe"]
         recipe = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
         name, version = recipe["ComponentName"], recipe["ComponentVersion"]

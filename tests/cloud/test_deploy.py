@@ -9,21 +9,14 @@ import pytest
 
 from edgewatch.cloud import cli
 from edgewatch.cloud.model import validate_request
-from tests.cloud.conftest import ACCOUNT, REGION, OfflineAws
+from tests.cloud.conftest import ACCOUNT, NO_AWS, REGION, OfflineAws
 
 REPO = Path(__file__).resolve().parents[2]
 MC = "com.edgewatch.MetricsCollector"
 AR = "com.edgewatch.AlertRouter"
 
 
-def _no_clients(*args: object) -> object:
-    raise AssertionError("--dry-run must not create AWS clients")
-
-
-def test_dry_run_prints_exact_requests_and_calls_nothing(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr(cli, "client_maker", _no_clients)
+def test_dry_run_prints_exact_requests_and_calls_nothing(aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
     code = cli.main(
         [
             "deploy",
@@ -38,7 +31,8 @@ def test_dry_run_prints_exact_requests_and_calls_nothing(
             f"{MC}=0.1.7",
             "--set",
             f"{MC}:/sampleIntervalSeconds=30",
-        ]
+        ],
+        deps=NO_AWS,
     )
     assert code == 0
     requests = json.loads(capsys.readouterr().out)  # stdout is exactly the JSON array
@@ -57,26 +51,14 @@ def test_dry_run_prints_exact_requests_and_calls_nothing(
     assert params["deploymentPolicies"]["failureHandlingPolicy"] == "ROLLBACK"
 
 
-def test_dry_run_without_account_says_what_to_pass(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setattr(cli, "client_maker", _no_clients)
-    assert cli.main(["deploy", "--thing-group", "g", "--dry-run", "--repo-root", str(REPO)]) == 1
+def test_dry_run_without_account_says_what_to_pass(aws_env: None, caplog: pytest.LogCaptureFixture) -> None:
+    assert cli.main(["deploy", "--thing-group", "g", "--dry-run", "--repo-root", str(REPO)], deps=NO_AWS) == 1
     assert "--account-id" in caplog.text
 
 
 @pytest.fixture
-def wired(offline_aws: OfflineAws, monkeypatch: pytest.MonkeyPatch) -> OfflineAws:
-    """cli wired to the offline AWS; sleeping advances the rollout clock."""
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-        offline_aws.greengrass.advance(seconds)
-
-    monkeypatch.setattr(cli, "client_maker", lambda profile, region, fallback: offline_aws)
-    monkeypatch.setattr(cli, "sleep", sleep)
-    monkeypatch.setattr(cli, "clock", lambda: now[0])
+def wired(offline_aws: OfflineAws) -> OfflineAws:
+    """The offline AWS; its deps() hand the CLI these clients, and sleeping advances the rollout clock."""
     return offline_aws
 
 
@@ -101,7 +83,8 @@ def test_deploy_creates_the_group_and_uses_the_latest_published_versions(
 ) -> None:
     _seed(wired)
     code = cli.main(
-        ["deploy", "--thing-group", "new-group", "--repo-root", str(REPO), "--set", f"{AR}:/slack/channel=#ops"]
+        ["deploy", "--thing-group", "new-group", "--repo-root", str(REPO), "--set", f"{AR}:/slack/channel=#ops"],
+        deps=wired.deps(),
     )
     assert code == 0
     deployment_id = capsys.readouterr().out.strip()
@@ -116,7 +99,7 @@ def test_deploy_of_an_unpublished_component_says_to_publish(
     wired: OfflineAws, caplog: pytest.LogCaptureFixture
 ) -> None:
     wired.greengrass.seed_component(MC, "0.1.0")
-    assert cli.main(["deploy", "--thing-group", "g", "--repo-root", str(REPO)]) == 1
+    assert cli.main(["deploy", "--thing-group", "g", "--repo-root", str(REPO)], deps=wired.deps()) == 1
     assert f"{AR} is not published" in caplog.text and "edgewatch publish" in caplog.text
     assert "CreateDeployment" not in wired.greengrass.operations()
 
@@ -126,7 +109,8 @@ def test_wait_follows_a_whole_exponential_rollout_to_success(
 ) -> None:
     _seed(wired)
     _fleet(wired, "plant-a", 300)
-    code = cli.main(["deploy", "--thing-group", "plant-a", "--repo-root", str(REPO), "--wait", "--poll-interval", "60"])
+    argv = ["deploy", "--thing-group", "plant-a", "--repo-root", str(REPO), "--wait", "--poll-interval", "60"]
+    code = cli.main(argv, deps=wired.deps())
     assert code == 0
     captured = capsys.readouterr()
     err = captured.err
@@ -147,7 +131,8 @@ def test_wait_reports_an_abort_when_failures_cross_the_threshold(
     names = _fleet(wired, "plant-b", 400)
     # Every 10th device fails: 10% > the 5% FAILED abort threshold once 100 have run.
     wired.greengrass.outcomes.update({n: "FAILED" for n in names[::10]})
-    code = cli.main(["deploy", "--thing-group", "plant-b", "--repo-root", str(REPO), "--wait", "--poll-interval", "60"])
+    argv = ["deploy", "--thing-group", "plant-b", "--repo-root", str(REPO), "--wait", "--poll-interval", "60"]
+    code = cli.main(argv, deps=wired.deps())
     assert code == 1
     assert "rollout aborted: ABORT_CRITERIA FAILED 5.0% reached" in caplog.text
     rollout = next(iter(wired.greengrass.rollouts.values()))
@@ -171,21 +156,21 @@ def test_wait_gives_up_after_the_wait_timeout(wired: OfflineAws, caplog: pytest.
             "60",
             "--wait-timeout",
             "120",
-        ]
+        ],
+        deps=wired.deps(),
     )
     assert code == 1
     assert "still rolling out after 120s" in caplog.text
 
 
 def test_dev_document_targets_a_thing_and_needs_no_group(
-    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    aws_env: None, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(cli, "client_maker", _no_clients)
     dev = str(REPO / "deployment" / "deployments" / "dev-thing.json")
     base = ["deploy", "--deployment", dev, "--dry-run", "--account-id", ACCOUNT, "--repo-root", str(REPO)]
-    assert cli.main([*base, "--thing-name", "gw-dev"]) == 0
+    assert cli.main([*base, "--thing-name", "gw-dev"], deps=NO_AWS) == 0
     (request,) = json.loads(capsys.readouterr().out)  # a thing target: no CreateThingGroup
     assert request["operation"] == "CreateDeployment"
     assert request["params"]["targetArn"] == f"arn:aws:iot:{REGION}:{ACCOUNT}:thing/gw-dev"
-    assert cli.main(base) == 1
+    assert cli.main(base, deps=NO_AWS) == 1
     assert "needs --thing-name (for {{THING_NAME}})" in caplog.text

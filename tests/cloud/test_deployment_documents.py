@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgewatch.buildtools.gdkconfig import load_suite_config
+from edgewatch.build.gdkconfig import load_suite_config
 from edgewatch.cloud.deployment_doc import placeholders, render_deployment
 from edgewatch.cloud.model import validate_request
 

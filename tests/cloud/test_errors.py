@@ -69,13 +69,12 @@ def test_region_precedence() -> None:
 
 
 def test_access_denied_names_the_operation_and_the_fix(
-    offline_aws: OfflineAws, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    offline_aws: OfflineAws, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(cli, "client_maker", lambda profile, region, fallback: offline_aws)
     for name in ("com.edgewatch.MetricsCollector", "com.edgewatch.AlertRouter"):
         offline_aws.greengrass.seed_component(name, "0.1.0")
     offline_aws.greengrass.denied.add("CreateDeployment")
-    assert cli.main(["deploy", "--thing-group", "g", "--repo-root", str(REPO)]) == 1
+    assert cli.main(["deploy", "--thing-group", "g", "--repo-root", str(REPO)], deps=offline_aws.deps()) == 1
     (line,) = error_lines(caplog)
     assert line.startswith("access denied calling CreateDeployment")
     assert "deployment/policies/operator-policy.json" in line

@@ -22,9 +22,12 @@ BUCKET = f"edgewatch-components-{REGION}-{ACCOUNT}"
 
 
 @pytest.fixture
-def wired(offline_aws: OfflineAws, monkeypatch: pytest.MonkeyPatch) -> OfflineAws:
-    monkeypatch.setattr(cli, "client_maker", lambda profile, region, fallback: offline_aws)
+def wired(offline_aws: OfflineAws) -> OfflineAws:
     return offline_aws
+
+
+def run(aws: OfflineAws, argv: list[str]) -> int:
+    return cli.main(argv, deps=aws.deps())
 
 
 def make_csr(tmp_path: Path, name: str) -> Path:
@@ -61,7 +64,8 @@ def test_provision_with_csr_creates_everything_and_prints_config(
             str(out),
             "--repo-root",
             str(REPO),
-        ]
+        ],
+        deps=wired.deps(),
     )
     assert code == 0
     iot, iam = wired.client("iot"), wired.client("iam")
@@ -107,7 +111,7 @@ def test_provision_with_csr_creates_everything_and_prints_config(
 def test_second_device_reuses_the_fleet_policy_role_and_alias(wired: OfflineAws, tmp_path: Path) -> None:
     for name in ("gw-01", "gw-02"):
         args = ["provision", "--thing-name", name, "--thing-group", "plant-a", "--repo-root", str(REPO)]
-        assert cli.main([*args, "--csr", str(make_csr(tmp_path, name)), "--out", str(tmp_path / name)]) == 0
+        assert run(wired, [*args, "--csr", str(make_csr(tmp_path, name)), "--out", str(tmp_path / name)]) == 0
     iot = wired.client("iot")
     assert [p["policyName"] for p in iot.list_policies()["policies"]] == ["EdgeWatchCoreDevicePolicy"]
     assert len(iot.list_role_aliases()["roleAliases"]) == 1
@@ -117,7 +121,7 @@ def test_second_device_reuses_the_fleet_policy_role_and_alias(wired: OfflineAws,
 def test_without_csr_the_key_is_written_0600(wired: OfflineAws, tmp_path: Path) -> None:
     out = tmp_path / "device"
     args = ["provision", "--thing-name", "gw-09", "--thing-group", "g", "--out", str(out), "--repo-root", str(REPO)]
-    assert cli.main(args) == 0
+    assert run(wired, args) == 0
     key = out / "private.pem.key"
     assert mode(key) == 0o600 and mode(out / "device.pem.crt") == 0o600
     assert "PRIVATE KEY" in key.read_text()
@@ -143,7 +147,8 @@ def test_private_network_options(wired: OfflineAws, tmp_path: Path, capsys: pyte
             "--source-vpce",
             "vpce-0abc",
             "--port-443",
-        ]
+        ],
+        deps=wired.deps(),
     )
     assert code == 0
     nucleus = yaml.safe_load(capsys.readouterr().out)["services"]["aws.greengrass.Nucleus"]["configuration"]
@@ -161,6 +166,6 @@ def test_changed_policy_document_becomes_the_new_default_version(wired: OfflineA
     iot = wired.client("iot")
     iot.create_policy(policyName="EdgeWatchCoreDevicePolicy", policyDocument='{"Version":"2012-10-17","Statement":[]}')
     args = ["provision", "--thing-name", "gw-3", "--thing-group", "g", "--repo-root", str(REPO)]
-    assert cli.main([*args, "--csr", str(make_csr(tmp_path, "gw-3")), "--out", str(tmp_path / "o")]) == 0
+    assert run(wired, [*args, "--csr", str(make_csr(tmp_path, "gw-3")), "--out", str(tmp_path / "o")]) == 0
     current = json.loads(iot.get_policy(policyName="EdgeWatchCoreDevicePolicy")["policyDocument"])
     assert current["Statement"]  # the empty first version was replaced

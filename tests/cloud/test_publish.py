@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from edgewatch.build import build_components
+from edgewatch.build.suite import build_components
 from edgewatch.cloud.errors import CloudError
 from edgewatch.cloud.publish import ensure_bucket, publish, wait_deployable
 from tests.cloud.conftest import ACCOUNT, REGION, OfflineAws
@@ -185,28 +185,23 @@ def test_wait_deployable_times_out_with_an_injected_clock(offline_aws: OfflineAw
 
 
 def test_cli_publish_prints_what_it_published(
-    offline_aws: OfflineAws, builder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    offline_aws: OfflineAws, builder, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]
     from edgewatch.cloud import cli
-    from edgewatch.cloud import publish as publish_mod
 
-    monkeypatch.setattr(cli, "client_maker", lambda profile, region, fallback: offline_aws)
-    monkeypatch.setattr(publish_mod, "build_components", builder)
-    monkeypatch.setattr(cli, "sleep", lambda s: None)
-    assert cli.main(["publish", NAME, "--version", "2.3.4", "--repo-root", str(REPO)]) == 0
+    argv = ["publish", NAME, "--version", "2.3.4", "--repo-root", str(REPO)]
+    assert cli.main(argv, deps=offline_aws.deps(build=builder)) == 0
     arn = f"arn:aws:greengrass:{REGION}:{ACCOUNT}:components:{NAME}:versions:2.3.4"
     assert capsys.readouterr().out == f"{NAME} 2.3.4 {arn}\n"
     assert builder.calls == [[NAME]]
 
 
 def test_conflict_on_create_is_reported_as_an_existing_version(
-    offline_aws: OfflineAws, builder, monkeypatch: pytest.MonkeyPatch
+    offline_aws: OfflineAws, builder
 ) -> None:  # type: ignore[no-untyped-def]
-    from edgewatch.cloud import publish as publish_mod
-
+    gg = offline_aws.greengrass
     # Someone published the same version between our existence check and our create.
-    offline_aws.greengrass.seed_component(NAME, "0.1.0")
-    monkeypatch.setattr(publish_mod, "version_exists", lambda clients, arn: False)
+    gg.before_create = lambda: gg.seed_component(NAME, "0.1.0")
     with pytest.raises(CloudError, match=r"0\.1\.0 already exists; bump the version"):
         _publish(offline_aws, builder)
 

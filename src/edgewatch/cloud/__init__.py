@@ -2,5 +2,6 @@
 
 Pure rendering (policies, deployment documents, recipes, versions, nucleus config.yaml) lives in
 small modules with no AWS calls; `publish`, `deploy` and `provision` are thin boto3 adapters; the
-CLI (`cli.add_cloud_parsers`) is the one wiring point. See README.md, "From laptop to fleet".
+CLI is the one wiring point: `cli` parses (stdlib only), `commands` runs, with a `deps.CloudDeps`
+(clients, sleep, clock) handed in. See README.md, "From laptop to fleet".
 """

@@ -17,7 +17,8 @@ from botocore.exceptions import NoRegionError
 
 logger = logging.getLogger(__name__)
 
-# Adaptive retries: provisioning and polling must survive throttling on large fleets.
+# Standard retries (exponential backoff with jitter, 8 attempts): provisioning and polling must
+# survive throttling on large fleets.
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, user_agent_extra="edgewatch")
 
 

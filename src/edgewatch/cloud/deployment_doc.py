@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgewatch.cloud.defaults import DEFAULT_DOCUMENT as DEFAULT_DOCUMENT
 from edgewatch.cloud.model import validate_request
 
 PLACEHOLDER = re.compile(r"\{\{([A-Z][A-Z0-9_]*)\}\}")
-DEFAULT_DOCUMENT = Path("deployment") / "deployments" / "fleet-thing-group.json"
 
 
 class DeploymentDocError(ValueError):

@@ -7,8 +7,9 @@ from typing import Any
 
 import yaml
 
-DEFAULT_ROOT = "/greengrass/v2"
-DEFAULT_NUCLEUS_VERSION = "2.14.3"
+from edgewatch.cloud.defaults import DEFAULT_NUCLEUS_VERSION as DEFAULT_NUCLEUS_VERSION
+from edgewatch.cloud.defaults import DEFAULT_ROOT as DEFAULT_ROOT
+
 CERT_FILE = "device.pem.crt"
 KEY_FILE = "private.pem.key"
 ROOT_CA_FILE = "AmazonRootCA1.pem"

@@ -9,7 +9,6 @@ reach another device's data, i.e. one not scoped by `${iot:Connection.Thing.Thin
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any
 
 THING_VAR = "${iot:Connection.Thing.ThingName}"
@@ -128,7 +127,3 @@ def lint_policy(doc: dict[str, Any], *, allow_any_client: bool = False, fleet_re
                 problems.append(f"{where}: {problem}")
     return problems
 
-
-def lint_all(docs: Iterable[tuple[str, dict[str, Any], bool]]) -> list[str]:
-    """Lint (name, document, allow_any_client) triples; problems are prefixed with the name."""
-    return [f"{name}: {p}" for name, doc, any_client in docs for p in lint_policy(doc, allow_any_client=any_client)]

@@ -20,8 +20,8 @@ from typing import Any, TextIO
 import yaml
 from botocore.exceptions import ClientError
 
-from edgewatch.build import BuiltComponent, build_components
-from edgewatch.buildtools.gdkconfig import load_suite_config
+from edgewatch.build.gdkconfig import load_suite_config
+from edgewatch.build.suite import BuiltComponent, build_components
 from edgewatch.cloud import versions
 from edgewatch.cloud.aws import ClientFactory, account_id, partition_of
 from edgewatch.cloud.errors import CloudError, client_error_code
