@@ -1,4 +1,9 @@
-"""The `edgewatch` command: local runtime, build (and, as they land, publish/deploy/provision)."""
+"""The `edgewatch` command: `local`, `build`, `publish`/`deploy`/`provision` and `fleet`.
+
+Building the parser imports only each command family's parser module (argparse and light
+constants). Each handler imports what it needs (the runtime, the IPC client, boto3, the build) when
+its command runs, so `edgewatch --help` stays fast; tests/test_import_graph.py checks that.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edgewatch.build import add_build_parser
+    from edgewatch.build.cli import add_build_parser
     from edgewatch.cloud.cli import add_cloud_parsers
     from edgewatch.fleet.cli import add_fleet_parser
     from edgewatch.local.commands import add_local_parser

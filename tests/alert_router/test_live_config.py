@@ -215,7 +215,7 @@ def test_update_config_deployment_on_the_full_runtime_rotates_the_webhook(
     with the built component run from its recipe."""
     import sys
 
-    from edgewatch.build import build_components
+    from edgewatch.build.suite import build_components
     from edgewatch.local.deployment_plan import ConfigUpdate
     from edgewatch.local.runtime import DeploymentRequest, LocalRuntime
     from edgewatch.local.testing import RuntimeThread, connect_client

@@ -13,16 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgewatch.build import (
-    BuildError,
-    add_build_parser,
-    build_components,
-    build_gdk_component,
-    check_layout,
-    main,
-    sync_configs,
-)
-from edgewatch.buildtools.gdkconfig import component_config, load_suite_config
+from edgewatch.build.cli import add_build_parser, main
+from edgewatch.build.errors import BuildError
+from edgewatch.build.gdkconfig import component_config, load_suite_config
+from edgewatch.build.suite import build_components, build_gdk_component, check_layout, sync_configs
 from edgewatch.recipe import MAX_RECIPE_BYTES, RecipeError, load_recipe, validate_gdk_config
 
 REPO = Path(__file__).resolve().parents[2]

@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from edgewatch.build import build_components
+from edgewatch.build.suite import build_components
 from edgewatch.local.deployment_plan import ConfigUpdate
 from edgewatch.local.runtime import DeploymentRecord, DeploymentRequest, LocalRuntime
 from edgewatch.local.testing import RuntimeThread, connect_client, wait_until

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from edgewatch.build import build_components
+from edgewatch.build.suite import build_components
 from edgewatch.recipe import load_recipe
 from tests.dashboard.conftest import ROOT
 

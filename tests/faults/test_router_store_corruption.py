@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "components" / "ale
 from alert_router import notification
 from alert_router.outbox import Outbox
 
-from edgewatch.build import build_components
+from edgewatch.build.suite import build_components
 from edgewatch.local.deployment_plan import ConfigUpdate
 from edgewatch.local.layout import RuntimeLayout
 from edgewatch.local.runtime import DeploymentRequest, LocalRuntime

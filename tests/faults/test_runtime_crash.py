@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 import pytest
 
-from edgewatch.build import build_components
+from edgewatch.build.suite import build_components
 from edgewatch.local.layout import RuntimeLayout
 from edgewatch.local.testing import wait_until
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from edgewatch.build import build_components
+from edgewatch.build.suite import build_components
 from edgewatch.local.testing import wait_until
 from tests.alert_router.fake_slack import FakeSlack
 from tests.faults.test_runtime_crash import COLLECTOR, REPO, ROUTER, THING, edgewatch

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgewatch.build import build_components
+from edgewatch.build.suite import build_components
 from edgewatch.local.deployment_plan import ConfigUpdate
 from edgewatch.local.runtime import DeploymentRequest, LocalRuntime
 from edgewatch.local.testing import RuntimeThread, connect_client, wait_until

@@ -1,4 +1,4 @@
-"""`edgewatch build`: the offline equivalent of `gdk component build`, for the whole suite.
+"""The suite build behind `edgewatch build`: the offline equivalent of `gdk component build`.
 
 Layout (see README.md, "Building"):
   recipes/<ComponentName>.yaml          the one source of each recipe
@@ -17,28 +17,25 @@ GDK's own per-component layout: ./greengrass-build/recipes/recipe.yaml and
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import logging
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgewatch.buildtools.build_recipe import build_recipe_document, dump_recipe_yaml
-from edgewatch.buildtools.errors import BuildError
-from edgewatch.buildtools.gdkconfig import (
+from edgewatch.build.errors import BuildError
+from edgewatch.build.gdkconfig import (
     GDK_CONFIG,
     SuiteConfig,
     config_in_sync,
     load_suite_config,
     write_component_config,
 )
-from edgewatch.buildtools.zipper import collect_files, write_reproducible_zip
-from edgewatch.recipe.errors import RecipeError
+from edgewatch.build.recipe import build_recipe_document, dump_recipe_yaml
+from edgewatch.build.zipper import collect_files, write_reproducible_zip
 from edgewatch.recipe.loader import ci_get, load_recipe, recipe_from_document
 from edgewatch.recipe.schema import check_recipe_size
 
@@ -48,13 +45,11 @@ __all__ = [
     "BuildError",
     "BuiltComponent",
     "ComponentSource",
-    "add_build_parser",
     "build_components",
+    "build_gdk_component",
     "check_layout",
     "discover_components",
     "find_repo_root",
-    "main",
-    "run_build",
     "sync_configs",
 ]
 
@@ -302,68 +297,3 @@ def build_gdk_component(component_dir: Path) -> BuiltComponent:
             f"{component_dir / GDK_CONFIG} is out of sync with {suite.path}; run `edgewatch build --sync-config`"
         )
     return build_one(repo_root, suite, component, component_dir / BUILD_DIR, gdk_layout=True)
-
-
-def add_build_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    """Register `build` on an argparse subparsers object; the handler is `args.func(args)`."""
-    parser = subparsers.add_parser(
-        "build",
-        help="build components into greengrass-build/ (offline `gdk component build`)",
-        description="Build the suite's components in GDK's layout: greengrass-build/recipes/"
-        "<Name>-<version>.yaml and greengrass-build/artifacts/<Name>/<version>/<dir>.zip.",
-    )
-    parser.add_argument(
-        "components", nargs="*", metavar="COMPONENT", help="component or folder names (default all)"
-    )
-    parser.add_argument(
-        "--repo-root", type=Path, help="suite folder (default: found above the current folder)"
-    )
-    parser.add_argument("--out", type=Path, help="output folder (default: <repo-root>/greengrass-build)")
-    parser.add_argument(
-        "--sync-config", action="store_true", help="regenerate components/*/gdk-config.json, then build"
-    )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="only check symlinks and gdk-config.json sync; exit 1 on problems",
-    )
-    parser.add_argument("--gdk-component", type=Path, metavar="DIR", help=argparse.SUPPRESS)
-    parser.set_defaults(func=run_build)
-    return parser
-
-
-def run_build(args: argparse.Namespace) -> int:
-    """Handler of `edgewatch build`; returns the process exit code."""
-    try:
-        if args.gdk_component is not None:
-            build_gdk_component(args.gdk_component)
-            return 0
-        repo_root = args.repo_root.resolve() if args.repo_root else find_repo_root(Path.cwd())
-        if args.check:
-            problems = check_layout(repo_root)
-            for problem in problems:
-                logger.error("%s", problem)
-            return 1 if problems else 0
-        if args.sync_config:
-            for path in sync_configs(repo_root):
-                logger.info("updated %s", path)
-        built = build_components(repo_root, args.components or None, args.out)
-    except (BuildError, RecipeError) as exc:
-        logger.error("build failed: %s", exc)
-        return 1
-    logger.info("built %d component(s): %s", len(built), ", ".join(f"{b.name}-{b.version}" for b in built))
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m edgewatch.build ...`, which GDK's custom build command runs."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="edgewatch")
-    add_build_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["build", *(sys.argv[1:] if argv is None else argv)])
-    result: int = args.func(args)
-    return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())

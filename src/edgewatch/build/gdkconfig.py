@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgewatch.buildtools.errors import BuildError
+from edgewatch.build.errors import BuildError
 from edgewatch.recipe.errors import RecipeError
 from edgewatch.recipe.loader import SEMVER
 from edgewatch.recipe.schema import validate_gdk_config

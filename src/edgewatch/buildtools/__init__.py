@@ -1,1 +1,0 @@
-"""Helpers of `edgewatch build`: suite gdk-config handling, reproducible zips, build recipes."""
