@@ -15,6 +15,7 @@ import pytest
 from alert_router.config import parse_config
 from alert_router.core import RouterCore
 from alert_router.delivery import Deliverer
+from alert_router.inbox import MetricsReceived, SilenceReceived
 from alert_router.model import Alert, AlertState
 from alert_router.outbox import Outbox
 from alert_router.service import RouterService
@@ -88,11 +89,11 @@ def test_inbox_is_bounded_in_bytes_and_oversize_messages_are_refused(tmp_path: P
     try:
         big = metrics(0, "cpu.percent", 1.0, {"pad": "x" * 50_000})  # ~50 KB each
         for _ in range(10):
-            service.submit("metrics", big)
+            service.submit(MetricsReceived(big))
             assert service.inbox_bytes <= 262144
         assert service.dropped_messages == 5 and service.inbox_bytes > 200_000
-        service.submit("metrics", metrics(0, "cpu.percent", 1.0, {"pad": "y" * 2_000_000}))
-        service.submit("silence", {"schema": "edgewatch.silence/1", "comment": "z" * 100_000})
+        service.submit(MetricsReceived(metrics(0, "cpu.percent", 1.0, {"pad": "y" * 2_000_000})))
+        service.submit(SilenceReceived({"schema": "edgewatch.silence/1", "comment": "z" * 100_000}))
         assert service.oversize_messages == 2
         service.step(1.0)
         assert service.inbox_bytes == 0 and core.stats.messages == 5

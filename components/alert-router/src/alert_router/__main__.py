@@ -11,6 +11,7 @@ from collections.abc import Callable
 from alert_router.config import RouterConfig, parse_config, validity_reason
 from alert_router.core import RouterCore
 from alert_router.delivery import Deliverer
+from alert_router.inbox import fleet_message, metrics_message, silence_message
 from alert_router.ipc_adapter import RouterIpc
 from alert_router.outbox import Outbox
 from alert_router.secrets import Redactor, SecretSource
@@ -19,7 +20,7 @@ from alert_router.startup import LAST_GOOD_FILE, LastGoodConfig, startup_config
 from alert_router.wiring import IntegrationFactory, silence_book
 from edgewatch_shared.backoff import Backoff
 from edgewatch_shared.component_env import start_component, stop_on_signals
-from edgewatch_shared.config_values import ConfigValueError
+from edgewatch_shared.config_handover import ConfigHandover
 from edgewatch_shared.ipc_connection import EXIT_ACCESS_DENIED
 from edgewatch_shared.private_files import read_json
 
@@ -34,29 +35,10 @@ def main() -> int:
     thing, work_path = start_component()
     redactor = Redactor()
     ipc = RouterIpc()
-    holder: dict[str, RouterService] = {}
     last_good = LastGoodConfig(work_path / LAST_GOOD_FILE)
-
-    def refresh_config() -> None:
-        try:
-            raw = ipc.get_configuration()
-        except Exception as err:
-            logger.warning("could not read the configuration: %s", type(err).__name__)
-            return
-        reason = validity_reason(raw)
-        if reason is not None:
-            logger.error("configuration not applied, the previous one stays in force: %s", reason)
-            return
-        try:
-            config = parse_config(raw)
-        except ConfigValueError as err:  # validity_reason said yes; kept for safety
-            logger.error("configuration not applied, the previous one stays in force: %s", err)
-            return
-        last_good.save(raw)
-        if "service" in holder:
-            holder["service"].submit("config", config)
-
-    ipc.watch_configuration(on_changed=refresh_config, validate=validity_reason)
+    # IPC threads park accepted updates here; the loop applies them (also one that comes before it runs).
+    updates = ConfigHandover(parse_config, on_accepted=last_good.save)
+    ipc.watch_configuration(on_changed=lambda: updates.offer_from(ipc.get_configuration), validate=validity_reason)
     start = startup_config(ipc.get_configuration, last_good)
     config = start.config
     ipc.max_message_bytes = config.max_message_bytes
@@ -71,16 +53,17 @@ def main() -> int:
                                  ipc.publish_local)  # fmt: skip
     service = RouterService(core=core, outbox=outbox, deliverer=deliverer, integrations_for=factory,
                             health_path=work_path / HEALTH_FILE, state_path=work_path / STATE_FILE,
-                            publish_health=ipc.publish_local, fallback_reason=start.fallback_reason)  # fmt: skip
-    holder["service"] = service
+                            publish_health=ipc.publish_local, fallback_reason=start.fallback_reason,
+                            config_updates=updates)  # fmt: skip
 
     def subscribe(config: RouterConfig) -> None:
         ipc.max_message_bytes = config.max_message_bytes
         ipc.set_subscriptions({
-            config.metrics_topic: lambda doc: service.submit("metrics", doc),
-            config.silences_topic: lambda doc: service.submit("silence", doc),
+            config.metrics_topic: lambda doc: service.submit(metrics_message(doc)),
+            config.silences_topic: lambda doc: service.submit(silence_message(doc)),
         })  # fmt: skip
-        ipc.set_iot_core_subscriptions(config.fleet.filters(), lambda topic, doc: service.submit("fleet", (topic, doc)))
+        ipc.set_iot_core_subscriptions(config.fleet.filters(),
+                                       lambda topic, doc: service.submit(fleet_message(topic, doc)))  # fmt: skip
 
     subscribe(config)
     ipc.connect()

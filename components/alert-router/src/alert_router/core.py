@@ -3,6 +3,7 @@
     core.on_metrics(doc, now)  -> notifications due now (group_wait 0 sends at once)
     core.on_silence(doc, now)  -> raises SilenceError on a bad command
     core.on_fleet(topic, doc, now) -> an IoT Core batch or presence event (DeviceSilent, see fleet.py)
+    core.on_undecodable(source, reason, topic) -> counts and logs a message that could not be decoded
     core.tick(now)             -> advances for/keepFiringFor/absence and flushes due groups
 """
 
@@ -131,18 +132,31 @@ class RouterCore:
         is counted and logged, never fatal."""
         self.stats.fleet_messages += 1
         try:
-            if isinstance(doc, Exception):
-                raise BatchError(str(doc))
             self.fleet.on_message(topic, doc, now)
         except BatchError as err:
-            self.stats.malformed_fleet_messages += 1
-            if self.stats.malformed_fleet_messages % 100 == 1:
-                logger.warning("malformed IoT Core message #%d on %s ignored: %s",
-                               self.stats.malformed_fleet_messages, topic[:256], str(err)[:300])  # fmt: skip
+            self._malformed_fleet(topic, str(err))
             return []
         if self._dispatch_changes(now):
             return self.dispatcher.flush(now, self._firing())
         return []
+
+    def _malformed_fleet(self, topic: str, reason: str) -> None:
+        self.stats.malformed_fleet_messages += 1
+        if self.stats.malformed_fleet_messages % 100 == 1:
+            logger.warning("malformed IoT Core message #%d on %s ignored: %s",
+                           self.stats.malformed_fleet_messages, topic[:256], reason[:300])  # fmt: skip
+
+    def on_undecodable(self, source: str, reason: str, topic: str = "") -> None:
+        """A message that could not be decoded at all: counted with the malformed ones of its source."""
+        if source == "fleet":
+            self.stats.fleet_messages += 1
+            self._malformed_fleet(topic, reason)
+        elif source == "silence":
+            self.stats.malformed_silences += 1
+            logger.warning("silence message rejected: %s", reason[:300])
+        else:
+            self.stats.malformed_messages += 1
+            logger.warning("undecodable metrics message ignored: %s", reason[:300])
 
     def _firing(self) -> list[Alert]:
         return self.evaluator.firing() + self.fleet.firing()

@@ -1,11 +1,13 @@
-"""The router's loop: takes metrics, silences and configuration from IPC threads, drives the core
-with the wall clock, writes notifications into the outbox and wakes the delivery workers.
+"""The router's loop: takes metrics, silences and fleet messages (`alert_router.inbox`) and
+configuration updates (`ConfigHandover`) from IPC threads, drives the core with the wall clock,
+writes notifications into the outbox and wakes the delivery workers.
 
 Everything time- or I/O-related comes in through the constructor, so tests drive `step(now)`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -20,10 +22,12 @@ from typing import Any
 from alert_router.config import RouterConfig
 from alert_router.core import RouterCore
 from alert_router.delivery import Deliverer, Integration
+from alert_router.inbox import FleetReceived, InboxMessage, MetricsReceived, SilenceReceived, Undecodable, Wake
 from alert_router.notification import Notification
 from alert_router.outbox import Outbox
 from alert_router.sizing import estimated_size
 from edgewatch_shared import health_message
+from edgewatch_shared.config_handover import ConfigHandover
 from edgewatch_shared.private_files import write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ class RouterService:
         state_path: Path | None = None,
         publish_health: Callable[[str, dict[str, Any]], None] | None = None,
         fallback_reason: str | None = None,
+        config_updates: ConfigHandover[RouterConfig] | None = None,
     ) -> None:
         self.core = core
         self.outbox = outbox
@@ -56,7 +61,8 @@ class RouterService:
         self._health_path = health_path
         self._state_path = state_path
         self._publish_health = publish_health
-        self._inbox: queue.Queue[tuple[str, Any, int]] = queue.Queue(MAX_QUEUED_MESSAGES)
+        self._config_updates = config_updates
+        self._inbox: queue.Queue[tuple[InboxMessage, int]] = queue.Queue(MAX_QUEUED_MESSAGES)
         self._inbox_lock = threading.Lock()
         self.inbox_bytes = 0  # estimated size of what waits in the inbox
         self.dropped_messages = 0
@@ -71,38 +77,42 @@ class RouterService:
         self._next_tick = 0.0
         self._next_health = 0.0
         self.deliverer.set_integrations(integrations_for(core.config))
+        if config_updates is not None:
+            config_updates.set_on_offered(self.wake)
 
     @property
     def config(self) -> RouterConfig:
         return self.core.config
 
     # -- thread-safe inputs (IPC callbacks)
-    def submit(self, kind: str, payload: Any) -> None:
-        """kind: "metrics", "silence", "fleet" ((topic, doc) from IoT Core) or "config". Thread-safe, never
-        blocks IPC: a message larger than
-        maxMessageBytes is refused, and one that would take the inbox past inboxMaxBytes is dropped;
-        both are counted and logged."""
+    def submit(self, message: InboxMessage) -> None:
+        """Thread-safe, never blocks IPC: a message larger than maxMessageBytes is refused, and one that
+        would take the inbox past inboxMaxBytes is dropped; both are counted and logged."""
         size = 0
-        body = payload[1] if kind == "fleet" else payload
-        if kind in ("metrics", "silence", "fleet") and not isinstance(body, Exception):
+        if isinstance(message, MetricsReceived | SilenceReceived | FleetReceived):
             limit = self.config.max_message_bytes
-            size = estimated_size(body, limit)
+            size = estimated_size(message.doc, limit)
             if size > limit:
                 self.oversize_messages += 1
                 if self.oversize_messages % 100 == 1:
-                    logger.warning("%s message larger than maxMessageBytes (%d) refused unread (%d so far)", kind,
-                                   limit, self.oversize_messages)  # fmt: skip
+                    logger.warning("%s message larger than maxMessageBytes (%d) refused unread (%d so far)",
+                                   message.source, limit, self.oversize_messages)  # fmt: skip
                 return
         with self._inbox_lock:
             if self.inbox_bytes + size > self.config.inbox_max_bytes:
                 self._dropped()
                 return
             try:
-                self._inbox.put_nowait((kind, payload, size))
+                self._inbox.put_nowait((message, size))
             except queue.Full:
                 self._dropped()
                 return
             self.inbox_bytes += size
+
+    def wake(self) -> None:
+        """Let the loop step now (thread-safe); nothing is lost if the inbox is full, as the loop is busy then."""
+        with contextlib.suppress(queue.Full):
+            self._inbox.put_nowait((Wake(), 0))
 
     def _dropped(self) -> None:
         self.dropped_messages += 1
@@ -110,14 +120,14 @@ class RouterService:
             logger.error("router inbox full (inboxMaxBytes %d): %d message(s) dropped so far",
                          self.config.inbox_max_bytes, self.dropped_messages)  # fmt: skip
 
-    def _take(self, timeout: float | None) -> tuple[str, Any] | None:
+    def _take(self, timeout: float | None) -> InboxMessage | None:
         try:
-            kind, payload, size = self._inbox.get(timeout=timeout) if timeout else self._inbox.get_nowait()
+            message, size = self._inbox.get(timeout=timeout) if timeout else self._inbox.get_nowait()
         except queue.Empty:
             return None
         with self._inbox_lock:
             self.inbox_bytes -= size
-        return kind, payload
+        return message
 
     # -- the loop
     def run(self, stop: threading.Event) -> None:
@@ -133,7 +143,9 @@ class RouterService:
                 logger.exception("router step failed")
 
     def step(self, now: float) -> None:
-        """Drain the inbox, then tick, save the alert state when it changed, and report health when due."""
+        """Apply a configuration update that waits, drain the inbox, then tick, save the alert state when
+        it changed, and report health when due."""
+        self._apply_config_update(now)
         while (item := self._take(None)) is not None:
             self._handle(item, now)
         if now >= self._next_tick:
@@ -144,28 +156,29 @@ class RouterService:
             self.report_health(now)
             self._next_health = now + self.config.health_interval
 
-    def _handle(self, item: tuple[str, Any], now: float) -> None:
-        kind, payload = item
-        if kind == "metrics":
-            if isinstance(payload, Exception):
-                self.core.stats.malformed_messages += 1
-                logger.warning("undecodable metrics message ignored: %s", payload)
-                return
-            self._emit(self.core.on_metrics(payload, now), now)
-        elif kind == "fleet":
-            topic, doc = payload
-            self._emit(self.core.on_fleet(topic, doc, now), now)
-        elif kind == "silence":
+    def _apply_config_update(self, now: float) -> None:
+        if self._config_updates is None:
+            return
+        config = self._config_updates.take()
+        if config is not None:
+            self.apply_config(config, now)
+            self.fallback_reason = None  # a good configuration from the nucleus is in force again
+
+    def _handle(self, message: InboxMessage, now: float) -> None:
+        if isinstance(message, MetricsReceived):
+            self._emit(self.core.on_metrics(message.doc, now), now)
+        elif isinstance(message, FleetReceived):
+            self._emit(self.core.on_fleet(message.topic, message.doc, now), now)
+        elif isinstance(message, SilenceReceived):
             try:
-                if isinstance(payload, Exception):
-                    raise ValueError(str(payload))
-                self.core.on_silence(payload, now)
-                logger.info("silence command applied: %s", _brief(payload))
+                self.core.on_silence(message.doc, now)
+                logger.info("silence command applied: %s", _brief(message.doc))
             except ValueError as err:
                 logger.warning("silence message rejected: %s", err)
-        elif kind == "config":
-            self.apply_config(payload, now)
-            self.fallback_reason = None  # a good configuration from the nucleus is in force again
+        elif isinstance(message, Undecodable):
+            self.core.on_undecodable(message.source, message.reason, message.topic)
+        elif isinstance(message, Wake):
+            self._apply_config_update(now)
 
     def apply_config(self, config: RouterConfig, now: float) -> None:
         if config == self.core.config:
@@ -305,6 +318,13 @@ class RouterService:
                 logger.warning("could not write %s: %s", self._health_path, err)
         if self._publish_health is not None:
             self._publish_in_background(self.health_document(now))
+
+    def wait_for_health_publish(self, timeout: float) -> bool:
+        """Wait for a health publish in progress (at shutdown, and in tests); True once none is."""
+        thread = self._health_thread
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
 
     def _publish_in_background(self, doc: dict[str, Any]) -> None:
         """PublishToTopic may wait for IPC; it must not hold up evaluation. One publish at a time: if

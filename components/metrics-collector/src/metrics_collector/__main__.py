@@ -36,13 +36,7 @@ def main() -> int:
     ipc = CollectorIpc()
     stop = stop_on_signals()
 
-    def refresh_config() -> None:
-        try:
-            inbox.offer(ipc.get_configuration())
-        except Exception as err:
-            logger.warning("could not read the configuration: %s", err)
-
-    ipc.watch_configuration(on_changed=refresh_config, validate=validity_reason)
+    ipc.watch_configuration(on_changed=lambda: inbox.offer_from(ipc.get_configuration), validate=validity_reason)
     ipc.on_orphaned(lambda _reason: stop.set())
     choice = choose_config(ipc.get_configuration, parse_config, last_good)
     config = choice.config
