@@ -69,7 +69,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
      "threshold": 20, "clearThreshold": 10, "for": "2m", "severity": "warning", "labels": {"kind": "memory"},
      "summary": "Memory pressure on {thing}: tasks stalled {value:.0f}% of the last minute"},
     {"name": "Throttled", "metric": "board.throttled", "value": "avg", "window": "5m", "op": ">", "threshold": 0.5,
-     "clearThreshold": 0.1, "for": "1m", "severity": "warning", "labels": {"kind": "board"},
+     "clearThreshold": 0.25, "for": "5m", "severity": "warning", "labels": {"kind": "board"},
      "summary": "CPU throttled {value:.0%} of the last 5 min on {thing} (heat or under-voltage)"},
     {"name": "UnderVoltage", "metric": "board.under_voltage", "value": "max", "window": "10m", "op": ">",
      "threshold": 0, "severity": "warning", "labels": {"kind": "board"},
