@@ -58,7 +58,7 @@ def open_checked_database(
         try:
             return StoreOpening(open_wal_database(path, schema, synchronous=synchronous))
         except sqlite3.DatabaseError as err:
-            if isinstance(err, sqlite3.OperationalError) and not _looks_corrupt(err):
+            if isinstance(err, sqlite3.OperationalError) and not looks_corrupt(err):
                 raise
             reason = f"cannot apply schema: {err}"
     moved = move_aside(path, now())
@@ -80,7 +80,7 @@ def _corruption(path: Path) -> str | None:
     try:
         rows = db.execute("PRAGMA quick_check").fetchall()
     except sqlite3.DatabaseError as err:
-        if isinstance(err, sqlite3.OperationalError) and not _looks_corrupt(err):
+        if isinstance(err, sqlite3.OperationalError) and not looks_corrupt(err):
             raise
         return str(err)
     finally:
@@ -90,6 +90,7 @@ def _corruption(path: Path) -> str | None:
     return None
 
 
-def _looks_corrupt(err: sqlite3.DatabaseError) -> bool:
+def looks_corrupt(err: sqlite3.DatabaseError) -> bool:
+    """The message of a corruption error, whatever its class."""
     text = str(err).lower()
     return any(s in text for s in ("malformed", "not a database", "corrupt", "file is encrypted"))

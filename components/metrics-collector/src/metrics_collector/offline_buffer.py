@@ -6,7 +6,7 @@ the process is killed. WAL with synchronous=FULL makes each committed append dur
 `kill -9` and power loss; writes are rare (one per publish interval), so the fsync cost is small.
 
 The buffer is bounded by payload bytes: appending past the bound drops the oldest payloads and
-counts them (the count persists across restarts).
+says how many (the caller counts them in its health report as `dropped_batches`).
 
 The file is opened defensively (`open_checked_database`): a corrupt one (random header, truncation,
 damaged pages, zero bytes) is moved aside as `metrics-buffer.sqlite.corrupt-<ts>` and the buffer
@@ -29,8 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgewatch_shared.private_files import move_aside
-from edgewatch_shared.sqlite_store import open_checked_database
+from edgewatch_shared.sqlite_queue import QueueFile, is_corruption, write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     size INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
+"""  # `counters` held a drop total nothing read; no longer written, the table stays so old files match
 
 
 @dataclass(frozen=True)
@@ -70,14 +69,6 @@ class BufferWriteError(OSError):
     """An append could not be stored (disk full, I/O error); the payload is still the caller's."""
 
 
-def _is_corruption(err: sqlite3.DatabaseError) -> bool:
-    # OperationalError covers a full disk, a lock or I/O trouble: the file may be sound.
-    if not isinstance(err, sqlite3.OperationalError):
-        return not isinstance(err, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError)
-    text = str(err).lower()
-    return any(s in text for s in ("malformed", "not a database", "corrupt"))
-
-
 class BufferCorruptError(sqlite3.DatabaseError):
     """The buffer file turned out corrupt during this call; it is quarantined and the buffer is empty now."""
 
@@ -99,8 +90,9 @@ class OfflineBuffer:
         self.generation = 0
         self._depth = BufferDepth(0, 0)
         self._db: sqlite3.Connection | None = None
+        # FULL: see the module docstring. Each append is one transaction (`write_transaction`).
+        self._file = QueueFile(path, _SCHEMA, synchronous="FULL", retry_seconds=REOPEN_SECONDS, now=now)
         self._unavailable = ""
-        self._reopen_at = 0.0
         self._opened_once = False
         with self._lock:
             self._available()
@@ -109,20 +101,11 @@ class OfflineBuffer:
         """Under the lock: True when the file is open; else tries to open it (at most once per REOPEN_SECONDS)."""
         if self._db is not None:
             return True
-        now = time.monotonic()
-        if now < self._reopen_at:
-            return False
-        self._reopen_at = now + REOPEN_SECONDS
-        existed = self._path.exists()
-        try:
-            # Explicit BEGIN/COMMIT below, so each append is one transaction; FULL: see the module docstring.
-            opening = open_checked_database(self._path, _SCHEMA, synchronous="FULL", now=self._now)
-        except (OSError, sqlite3.Error) as err:
-            if not existed:
-                self._remove_empty_leftovers()  # else the next attempt would quarantine them as "corrupt"
-            if not self._unavailable:
-                logger.error("offline buffer %s cannot be opened (%s); retrying", self._path, err)
-            self._unavailable = str(err)
+        opening = self._file.open()
+        if opening is None:
+            if self._file.error and not self._unavailable:
+                logger.error("offline buffer %s cannot be opened (%s); retrying", self._path, self._file.error)
+            self._unavailable = self._file.error or self._unavailable
             return False
         self._db = opening.db
         if self._opened_once:
@@ -150,24 +133,14 @@ class OfflineBuffer:
         try:
             yield
         except sqlite3.DatabaseError as err:
-            if not _is_corruption(err):
+            if not is_corruption(err):
                 raise
             self._restart_fresh(str(err))
             raise BufferCorruptError(str(err)) from err
 
-    def _remove_empty_leftovers(self) -> None:
-        for suffix in ("", "-wal", "-shm"):
-            leftover = self._path.with_name(self._path.name + suffix)
-            with contextlib.suppress(OSError):
-                if leftover.stat().st_size == 0:
-                    leftover.unlink()
-
     def _restart_fresh(self, reason: str) -> None:
-        if self._db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.close()
-        self._db, self._depth, self._reopen_at = None, BufferDepth(0, 0), 0.0
-        moved = move_aside(self._path, self._now())
+        moved = self._file.quarantine(self._db)
+        self._db, self._depth = None, BufferDepth(0, 0)
         logger.error(
             "offline buffer %s found corrupt while in use (%s); moved aside to %s, continuing with an empty buffer",
             self._path, reason, moved,
@@ -175,17 +148,11 @@ class OfflineBuffer:
         self._record(Quarantine(moved, reason))
         self._available()
 
-    def _rollback(self) -> None:
-        # SQLite may already have rolled back by itself (e.g. on SQLITE_FULL); a second ROLLBACK would raise.
-        if self._db is not None and self._db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-
     def retry_open_now(self) -> None:
         """Let the next call try to open an unavailable file at once (e.g. before the last store at exit)."""
         with self._lock:
-            if self._db is None and self._reopen_at != float("inf"):
-                self._reopen_at = 0.0
+            if self._db is None:
+                self._file.retry_now()
 
     def depth(self) -> BufferDepth:
         with self._lock:
@@ -195,25 +162,16 @@ class OfflineBuffer:
     def max_bytes(self) -> int:
         return self._max_bytes
 
-    def dropped_total(self) -> int:
-        with self._lock, self._guard():
-            if not self._available():
-                return 0
-            row = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
-        return row[0] if row else 0
-
     def set_max_bytes(self, max_bytes: int) -> int:
         """Change the bound; returns how many payloads had to go to honour it."""
         with self._lock, self._guard():
             self._max_bytes = max_bytes
             if not self._available():
                 return 0
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                dropped = self._trim(0)
-                self._db.execute("COMMIT")
+                with write_transaction(self._db):
+                    dropped = self._trim(0)
             except Exception:
-                self._rollback()
                 self._refresh_depth()
                 raise
             return dropped
@@ -231,15 +189,13 @@ class OfflineBuffer:
                     raise BufferWriteError(f"offline buffer unavailable: {self._unavailable}")
                 depth_before = self._depth
                 try:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    dropped = self._trim(len(payload))
-                    self._db.execute(
-                        "INSERT INTO outbox (created_ms, payload, size) VALUES (?, ?, ?)",
-                        (created_ms, payload, len(payload)),
-                    )
-                    self._db.execute("COMMIT")
+                    with write_transaction(self._db) as db:
+                        dropped = self._trim(len(payload))
+                        db.execute(
+                            "INSERT INTO outbox (created_ms, payload, size) VALUES (?, ?, ?)",
+                            (created_ms, payload, len(payload)),
+                        )
                 except sqlite3.OperationalError:
-                    self._rollback()
                     self._depth = depth_before
                     with contextlib.suppress(sqlite3.OperationalError):
                         self._refresh_depth()
@@ -264,11 +220,6 @@ class OfflineBuffer:
             total -= row[1]
             dropped += 1
         if dropped:
-            self._db.execute(
-                "INSERT INTO counters (name, value) VALUES ('dropped', ?) "
-                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                (dropped,),
-            )
             logger.warning("offline buffer full: dropped the %d oldest payload(s)", dropped)
             self._depth = BufferDepth(self._depth.payloads - dropped, total)
         return dropped
@@ -304,4 +255,4 @@ class OfflineBuffer:
             if self._db is not None:
                 self._db.close()
                 self._db = None
-            self._reopen_at = float("inf")  # closed for good
+            self._file.never_again()
