@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from edgewatch.local.builtin_components import NUCLEUS, NUCLEUS_VERSION, is_builtin
+from edgewatch.local.component_runner import State
 from edgewatch.local.component_updates import UpdatePolicy
-from edgewatch.local.deployment_plan import DeploymentError, parse_config_updates
+from edgewatch.local.deployment_history import DeploymentRecord
+from edgewatch.local.deployment_plan import DeploymentError, DeploymentRequest, parse_config_updates
 from edgewatch.local.ipc_errors import InvalidArgumentsError, ResourceNotFoundError
-from edgewatch.local.ipc_server import Stream
-from edgewatch.local.runtime import DeploymentRecord, DeploymentRequest, LocalRuntime
+from edgewatch.local.ipc_server import IpcServer, Stream
+from edgewatch.local.runtime import LocalRuntime
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +33,14 @@ CLI_SERVICE = "aws.greengrass.Cli"
 
 def local_deployment(record: DeploymentRecord) -> dict[str, Any]:
     details: dict[str, Any] = {}
-    if record.detailed_status:
-        details["detailedDeploymentStatus"] = record.detailed_status
+    if record.detailed_status is not None:
+        details["detailedDeploymentStatus"] = record.detailed_status.value
     if record.reason:
         details["deploymentFailureCause"] = record.reason
         details["deploymentErrorStack"] = record.error_types
         details["deploymentErrorTypes"] = record.error_types
     body = record.to_json()
-    return {"deploymentId": record.deployment_id, "status": record.status, "createdOn": body["createdOn"],
+    return {"deploymentId": record.deployment_id, "status": body["status"], "createdOn": body["createdOn"],
             "deploymentStatusDetails": details}
 
 
@@ -46,8 +48,7 @@ class CliService:
     def __init__(self, runtime: LocalRuntime) -> None:
         self.runtime = runtime
 
-    def install(self) -> None:
-        server = self.runtime.services.server
+    def install(self, server: IpcServer) -> None:
         server.register("CreateLocalDeployment", self._guard(self.create_local_deployment))
         server.register("GetLocalDeploymentStatus", self._guard(self.get_local_deployment_status))
         server.register("ListLocalDeployments", self._guard(self.list_local_deployments))
@@ -99,28 +100,27 @@ class CliService:
         return {"deploymentId": record.deployment_id}
 
     def get_local_deployment_status(self, request: dict[str, Any]) -> dict[str, Any]:
-        record = self.runtime.deployments.get(str(request.get("deploymentId")))
+        record = self.runtime.deployment(str(request.get("deploymentId")))
         if record is None:
             raise ResourceNotFoundError(f"Cannot find deployment {request.get('deploymentId')}",
                                         resourceType="LocalDeployment")
         return {"deployment": local_deployment(record)}
 
     def list_local_deployments(self, request: dict[str, Any]) -> dict[str, Any]:
-        records = sorted(self.runtime.deployments.values(), key=lambda r: r.created)
-        return {"localDeployments": [local_deployment(r) for r in records]}
+        return {"localDeployments": [local_deployment(r) for r in self.runtime.deployment_history()]}
 
     def _details(self, name: str) -> dict[str, Any]:
         deployed = self.runtime.deployed[name]
         state = self.runtime.component_state(name)
-        if is_builtin(name) and state == "FINISHED":
-            state = "RUNNING"  # a stand-in is served by the runtime itself: up as long as it is
-        return {"componentName": name, "version": deployed.version, "state": state,
-                "configuration": self.runtime.services.configuration.get(name)}
+        if is_builtin(name) and state == State.FINISHED:
+            state = State.RUNNING  # a stand-in is served by the runtime itself: up as long as it is
+        return {"componentName": name, "version": deployed.version, "state": state.value,
+                "configuration": self.runtime.configuration(name) or {}}
 
     def _nucleus(self) -> dict[str, Any]:
         """The Nucleus is always on a device, deployed as a dependency or not."""
-        return {"componentName": NUCLEUS, "version": NUCLEUS_VERSION, "state": "RUNNING",
-                "configuration": self.runtime.services.configuration.get(NUCLEUS)}
+        return {"componentName": NUCLEUS, "version": NUCLEUS_VERSION, "state": State.RUNNING.value,
+                "configuration": self.runtime.configuration(NUCLEUS) or {}}
 
     def list_components(self, request: dict[str, Any]) -> dict[str, Any]:
         components = [self._details(name) for name in sorted(self.runtime.deployed)]

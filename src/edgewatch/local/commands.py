@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,27 +17,23 @@ from typing import Any
 
 from edgewatch.cli_args import parse_pairs
 from edgewatch.config_tree import MAX_DEPTH, depth_problem
-from edgewatch.local import event_loop
-from edgewatch.local.layout import RuntimeLayout, default_root
-from edgewatch.local.runtime_main import running_pid
+from edgewatch.local.command_support import (
+    CommandError,
+    build_runtime,
+    default_thing_name,
+    layout_of,
+    out,
+    setup_runtime_logging,
+)
+from edgewatch.local.layout import RuntimeLayout
+from edgewatch.local.runtime_info import running_pid
+
+__all__ = ["CommandError", "add_local_parser"]
 
 log = logging.getLogger(__name__)
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED")
 MAX_UPDATE_CONFIG_BYTES = 1024 * 1024  # far above any real configuration; the IPC frame limit is 24 MiB
-
-
-class CommandError(Exception):
-    """A command failed in a way the user can fix; the message says how."""
-
-
-def out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def default_thing_name() -> str:
-    return os.environ.get("AWS_IOT_THING_NAME") or socket.gethostname().split(".")[0] or "edgewatch-local"
 
 
 def add_local_parser(subparsers: Any) -> None:
@@ -133,61 +128,6 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     bridge.add_argument("--mqtt-ca", type=Path, help="CA certificate(s) to trust (PEM)")
 
 
-def layout_of(args: argparse.Namespace) -> RuntimeLayout:
-    return RuntimeLayout((args.root or default_root()).resolve())
-
-
-def _env_pairs(pairs: list[str]) -> dict[str, str]:
-    return parse_pairs(pairs, "--env", "KEY=VALUE", CommandError)
-
-
-def build_runtime(args: argparse.Namespace, extra_env: dict[str, str] | None = None) -> Any:
-    from edgewatch.local.runtime import LocalRuntime
-
-    env = _env_pairs(args.env)
-    env.update(extra_env or {})
-    return LocalRuntime(layout_of(args).root, args.thing_name or default_thing_name(), region=args.region,
-                        secrets_file=args.secrets_file, validation_timeout_s=args.validation_timeout, extra_env=env,
-                        mqtt_endpoint=mqtt_endpoint_of(args), connect_timeout_s=args.connect_timeout,
-                        strict_recipes=bool(getattr(args, "strict_recipes", False)),
-                        component_default_user=getattr(args, "component_default_user", None))
-
-
-def mqtt_endpoint_of(args: argparse.Namespace) -> Any:
-    from edgewatch.local.mqtt_uplink import MqttEndpoint, UplinkError
-
-    if not args.mqtt_endpoint:
-        return None
-    if not args.mqtt_cert or not args.mqtt_key:
-        raise CommandError("--mqtt-endpoint needs --mqtt-cert and --mqtt-key (mutual TLS)")
-    try:
-        return MqttEndpoint.parse(args.mqtt_endpoint, args.mqtt_cert, args.mqtt_key, args.mqtt_ca)
-    except UplinkError as exc:
-        raise CommandError(str(exc)) from None
-
-
-def setup_runtime_logging(layout: RuntimeLayout, verbose: bool = False) -> None:
-    from edgewatch.local.process_registry import PRIVATE_UMASK
-    from edgewatch.local.state_files import private_dir
-
-    os.umask(PRIVATE_UMASK)  # this process is the runtime: its logs and state are private
-    private_dir(layout.root)
-    private_dir(layout.logs())
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    file_handler = logging.FileHandler(layout.runtime_log())
-    os.chmod(layout.runtime_log(), 0o600)  # it may predate the umask
-    file_handler.setFormatter(fmt)
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(fmt)
-    console.setLevel(logging.INFO if verbose else logging.WARNING)
-    root = logging.getLogger()
-    for handler in list(root.handlers):  # replace the CLI's default console handler
-        root.removeHandler(handler)
-    root.setLevel(logging.INFO)
-    root.addHandler(file_handler)
-    root.addHandler(console)
-
-
 # -- runtime lifetime
 def cmd_start(args: argparse.Namespace) -> int:
     layout = layout_of(args)
@@ -195,6 +135,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         raise CommandError(f"a runtime already runs under {layout.root} (pid {running_pid(layout)})")
     if args.detach:
         return _start_detached(args, layout)
+    from edgewatch.local import event_loop
     from edgewatch.local.runtime_main import serve
 
     setup_runtime_logging(layout, verbose=True)
@@ -262,7 +203,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 # -- talking to a running runtime over IPC, as greengrass-cli does
 @contextlib.contextmanager
 def cli_client(layout: RuntimeLayout) -> Iterator[Any]:
-    from edgewatch.local.testing import connect_client
+    from edgewatch.local.client import connect_client
 
     if running_pid(layout) is None or not layout.cli_token_file().exists():
         raise CommandError(f"no runtime runs under {layout.root}; start one with "

@@ -1,31 +1,63 @@
-"""Pure parts of a local deployment: finding recipes, resolving versions, computing configuration."""
+"""Pure parts of a local deployment: what a deployment does, decided without touching anything.
+
+`plan_deployment(current, request, recipes, platform)` resolves versions, computes every component's
+configuration and access control, interpolates its lifecycle and compares the result with what
+runs: what to start, restart, reconfigure and remove. `plan_restore` does the same for what a
+runtime brings back when it starts. `deployment_executor` carries a plan out. Recipes come from a
+`RecipeSource` (files: `recipe_index.RecipeIndex`); nothing here reads or writes a file.
+"""
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import secrets as token_source
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Any, Protocol
 
 from edgewatch.config_tree import deep_merge, depth_problem, parse_pointer, reset
+from edgewatch.local.component_runner import RunSpec, State
+from edgewatch.local.component_specs import SpecContext, SpecError
+from edgewatch.local.component_updates import UpdatePolicy
 from edgewatch.local.versions import Version, best_match, satisfies
+from edgewatch.recipe import Artifact, Recipe, RecipeError
 
 log = logging.getLogger(__name__)
 
-RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
+
+class DeploymentStatus(StrEnum):
+    """A deployment's status, as greengrass-cli shows it."""
+
+    QUEUED = "QUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class DetailedStatus(StrEnum):
+    """The nucleus's detailedDeploymentStatus of a finished deployment."""
+
+    SUCCESSFUL = "SUCCESSFUL"
+    FAILED_NO_STATE_CHANGE = "FAILED_NO_STATE_CHANGE"
+    FAILED_ROLLBACK_COMPLETE = "FAILED_ROLLBACK_COMPLETE"
 
 
 class DeploymentError(Exception):
-    """Why a deployment failed, with a Greengrass-style error type."""
+    """Why a deployment failed, with a Greengrass-style error type and what it left behind."""
 
-    def __init__(self, message: str, error_type: str = "COMPONENT_ERROR") -> None:
+    def __init__(self, message: str, error_type: str = "COMPONENT_ERROR",
+                 detailed_status: DetailedStatus = DetailedStatus.FAILED_ROLLBACK_COMPLETE) -> None:
         super().__init__(message)
         self.error_type = error_type
+        self.detailed_status = detailed_status
+
+
+def no_change(message: str, error_type: str) -> DeploymentError:
+    """A deployment that failed before it changed anything."""
+    return DeploymentError(message, error_type, DetailedStatus.FAILED_NO_STATE_CHANGE)
 
 
 @dataclass(frozen=True)
@@ -106,55 +138,264 @@ def _access_part(update: ConfigUpdate | None) -> ConfigUpdate | None:
     return ConfigUpdate(merge, resets)
 
 
-def _ci(document: Mapping[str, Any], key: str) -> Any:
-    for k, v in document.items():
-        if str(k).lower() == key.lower():
-            return v
-    return None
+
+@dataclass
+class DeploymentRequest:
+    recipe_dir: Path | None = None
+    artifact_dir: Path | None = None
+    merge: dict[str, str] = field(default_factory=dict)
+    remove: list[str] = field(default_factory=list)
+    config_updates: dict[str, ConfigUpdate] = field(default_factory=dict)
+    # componentUpdatePolicy: NOTIFY_COMPONENTS (default, timeout 60 s) or SKIP_NOTIFY_COMPONENTS
+    update_policy: UpdatePolicy = field(default_factory=UpdatePolicy)
+    # None: the runtime's default (`local start --strict-recipes`); True: an unresolvable recipe
+    # variable fails this deployment; False: it stays as written with one WARNING, as on the nucleus.
+    strict_recipes: bool | None = None
 
 
-class RecipeIndex:
-    """Recipes found in folders, by component name and version (the first folder wins)."""
+@dataclass(frozen=True)
+class Deployed:
+    """One component version as deployed: its recipe, configuration and interpolated run spec."""
 
-    def __init__(self, folders: Iterable[Path]) -> None:
-        self._paths: dict[tuple[str, str], Path] = {}
-        for folder in folders:
-            if folder is None or not folder.is_dir():
-                continue
-            for path in sorted(folder.iterdir()):
-                if path.suffix.lower() not in RECIPE_SUFFIXES or not path.is_file():
-                    continue
-                try:
-                    text = path.read_text()
-                    document = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-                except (OSError, ValueError, yaml.YAMLError) as exc:
-                    log.warning("skipping unreadable recipe %s: %s", path, exc)
-                    continue
-                if not isinstance(document, Mapping):
-                    continue
-                name, version = _ci(document, "ComponentName"), _ci(document, "ComponentVersion")
-                if isinstance(name, str) and version is not None:
-                    self._paths.setdefault((name, str(version)), path)
+    name: str
+    version: str
+    recipe: Recipe
+    recipe_path: Path
+    root: bool
+    config: dict[str, Any]
+    spec: RunSpec
+    svcuid: str
+    # From the deployment only (recipe defaults + deployment merges), never from what a component wrote.
+    access_control: dict[str, Any] | None = None
+
+
+class RecipeSource(Protocol):
+    """Recipes by component name and version."""
 
     def path(self, name: str, version: str) -> Path | None:
-        return self._paths.get((name, version))
+        """Where the recipe of `name`-`version` is, or None when there is none."""
 
     def versions(self, name: str) -> list[str]:
-        found = []
-        for n, v in self._paths:
-            if n != name:
-                continue
-            try:
-                Version(v)
-            except ValueError:
-                continue
-            found.append(v)
-        return found
+        """Every (semantic) version of `name` there is a recipe for."""
+
+    def get(self, name: str, version: str) -> Recipe:
+        """The recipe; KeyError when there is none, RecipeError when it is invalid."""
+
+
+@dataclass(frozen=True)
+class Current:
+    """What the runtime has when a deployment starts."""
+
+    deployed: Mapping[str, Deployed] = field(default_factory=dict)
+    # The state of each component that has a runner; one without is started again.
+    states: Mapping[str, State] = field(default_factory=dict)
+    # The stored configuration of each component that has one (what components wrote included).
+    configurations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+class Change(StrEnum):
+    """What a deployment does to one of its components."""
+
+    START = "start"  # new, or not running
+    RESTART = "restart"  # another version, run spec or artifacts, or BROKEN (then reinstalled)
+    RECONFIGURE = "reconfigure"  # only the configuration changed: validated and set, no restart
+    KEEP = "keep"
+
+
+@dataclass(frozen=True)
+class DeploymentPlan:
+    """What carrying out a deployment does, decided before anything is touched."""
+
+    targets: Mapping[str, Deployed]  # everything deployed afterwards, in resolution order
+    changes: Mapping[str, Change]  # by target
+    remove: tuple[str, ...] = ()
+    # Restarted because BROKEN: must stay up for a while after the reinstall.
+    revive: frozenset[str] = frozenset()
+    # Running components offered their changed configuration for validation (as on the nucleus, only changed).
+    validate: tuple[str, ...] = ()
+    # The artifacts to stage, by component: new, another version, or an `--artifactDir` given.
+    stage: Mapping[str, tuple[Artifact, ...]] = field(default_factory=dict)
+    artifact_dir: Path | None = None
+    # What was deployed before: what a failed deployment rolls back to.
+    previous: Mapping[str, Deployed] = field(default_factory=dict)
+
+    def names(self, change: Change) -> list[str]:
+        return [name for name, c in self.changes.items() if c == change]
+
+    @property
+    def start(self) -> list[str]:
+        return self.names(Change.START)
+
+    @property
+    def restart(self) -> list[str]:
+        return self.names(Change.RESTART)
+
+    @property
+    def reconfigure(self) -> list[str]:
+        return self.names(Change.RECONFIGURE)
+
+    @property
+    def changed(self) -> list[str]:
+        return self.start + self.restart + self.reconfigure + list(self.remove)
+
+    def with_new_artifacts(self, names: Iterable[str]) -> DeploymentPlan:
+        """The plan once staging found new or changed files for `names`: those restart. Same version with
+        new artifacts is the everyday edit loop of greengrass-cli."""
+        fresh = set(names)
+        return replace(self, changes={
+            name: Change.RESTART if name in fresh and change in (Change.KEEP, Change.RECONFIGURE) else change
+            for name, change in self.changes.items()})
+
+
+def _new_svcuid() -> str:
+    return token_source.token_urlsafe(24)
+
+
+def plan_deployment(
+    current: Current,
+    request: DeploymentRequest,
+    recipes: RecipeSource,
+    platform: Mapping[str, str],
+    *,
+    specs: SpecContext,
+    strict_recipes: bool = False,
+    new_svcuid: Callable[[], str] = _new_svcuid,
+) -> DeploymentPlan:
+    """What `request` does on top of `current`; raises DeploymentError (FAILED_NO_STATE_CHANGE).
+
+    `strict_recipes` is the runtime's mode, used when the request does not say.
+    """
+    old = current.deployed
+    roots = {name: d.version for name, d in old.items() if d.root}
+    for name in request.remove:
+        if name not in roots:
+            raise no_change(f"cannot remove {name}: it is not deployed", "REQUEST_ERROR")
+        del roots[name]
+    roots.update(request.merge)
+
+    def recipe_of(name: str, version: str) -> Recipe:
+        try:
+            return recipes.get(name, version)
+        except KeyError:
+            raise no_change(f"no recipe for {name}-{version}", "RECIPE_NOT_FOUND") from None
+        except RecipeError as exc:
+            raise no_change(str(exc), "RECIPE_ERROR") from None
+
+    def dependencies_of(name: str, version: str) -> dict[str, str]:
+        return {dep: d.version_requirement for dep, d in recipe_of(name, version).dependencies.items()}
+
+    try:
+        versions = resolve_versions(roots, recipes, dependencies_of, {n: d.version for n, d in old.items()})
+    except DeploymentError as exc:
+        raise no_change(str(exc), exc.error_type) from None
+    unknown = set(request.config_updates) - set(versions)
+    if unknown:
+        raise no_change(f"--update-config names components that are not deployed: {sorted(unknown)}",
+                        "REQUEST_ERROR")
+
+    configs: dict[str, dict[str, Any]] = {}
+    access: dict[str, dict[str, Any] | None] = {}
+    for name, version in versions.items():
+        recipe = recipe_of(name, version)
+        update = request.config_updates.get(name)
+        configs[name] = new_configuration(recipe.default_configuration, current.configurations.get(name), update)
+        access[name] = deployment_access_control(
+            recipe.default_configuration, old[name].access_control if name in old else None, update)
+        configs[name].pop(ACCESS_CONTROL, None)
+        if access[name] is not None:
+            configs[name][ACCESS_CONTROL] = access[name]
+
+    strict = strict_recipes if request.strict_recipes is None else request.strict_recipes
+    targets: dict[str, Deployed] = {}
+    stage: dict[str, tuple[Artifact, ...]] = {}
+    for name, version in versions.items():
+        recipe = recipe_of(name, version)
+        try:
+            selected = recipe.select(platform)
+        except RecipeError as exc:
+            raise no_change(str(exc), "RECIPE_ERROR") from None
+        if name not in old or old[name].version != version or request.artifact_dir is not None:
+            stage[name] = tuple(selected.artifacts)
+        svcuid = old[name].svcuid if name in old else new_svcuid()
+        try:
+            spec = specs.run_spec(name, version, recipe, selected.lifecycle, svcuid, configs=configs,
+                                  versions=versions, strict=strict)
+        except SpecError as exc:
+            raise no_change(f"{exc} (strict recipes: run without --strict-recipes to leave it as written, as "
+                            "the nucleus does)", "RECIPE_INTERPOLATION_ERROR") from None
+        path = recipes.path(name, version)
+        assert path is not None  # resolve_versions only picks versions that have a recipe
+        targets[name] = Deployed(name, version, recipe, path, name in roots, configs[name], spec, svcuid,
+                                 access[name])
+
+    changes: dict[str, Change] = {}
+    revive = set()
+    for name, target in targets.items():
+        state = current.states.get(name)
+        if name not in old or state is None:
+            changes[name] = Change.START
+        elif (old[name].version != target.version or old[name].spec != target.spec or state == State.BROKEN):
+            # "Any deployment will attempt to reinstall currently broken components" (nucleus).
+            changes[name] = Change.RESTART
+            if state == State.BROKEN:
+                revive.add(name)
+        elif old[name].config != target.config:
+            changes[name] = Change.RECONFIGURE
+        else:
+            changes[name] = Change.KEEP
+    plan = DeploymentPlan(targets, changes, tuple(name for name in old if name not in targets), frozenset(revive),
+                          stage=stage, artifact_dir=request.artifact_dir, previous=dict(old))
+    validate = tuple(name for name in plan.reconfigure + plan.restart if targets[name].config != old[name].config)
+    return replace(plan, validate=validate)
+
+
+@dataclass(frozen=True)
+class StoredComponent:
+    """One entry of what the runtime had deployed when it stopped, with its recipe loaded."""
+
+    name: str
+    version: str
+    recipe: Recipe
+    recipe_path: Path
+    root: bool
+    # None: written by an older runtime that did not store it; the recipe's default then counts.
+    access_control: dict[str, Any] | None = None
+
+
+def plan_restore(
+    stored: Sequence[StoredComponent],
+    configurations: Mapping[str, Mapping[str, Any]],
+    platform: Mapping[str, str],
+    *,
+    specs: SpecContext,
+    strict_recipes: bool = False,
+    new_svcuid: Callable[[], str] = _new_svcuid,
+) -> DeploymentPlan:
+    """What a starting runtime brings back: every stored component, with its stored configuration, to
+    start. A component whose recipe no longer fits is left out with an ERROR: one must not keep the
+    others down."""
+    configs = {s.name: dict(configurations.get(s.name) or s.recipe.default_configuration) for s in stored}
+    versions = {s.name: s.version for s in stored}
+    targets: dict[str, Deployed] = {}
+    for entry in stored:
+        # Access control as the deployments left it, never from the stored (component-writable) configuration.
+        access = (entry.access_control if entry.access_control is not None
+                  else deployment_access_control(entry.recipe.default_configuration, None, None))
+        svcuid = new_svcuid()
+        try:
+            spec = specs.run_spec(entry.name, entry.version, entry.recipe, entry.recipe.select(platform).lifecycle,
+                                  svcuid, configs=configs, versions=versions, strict=strict_recipes)
+        except (RecipeError, SpecError) as exc:
+            log.error("cannot restore %s-%s: %s", entry.name, entry.version, exc)
+            continue
+        targets[entry.name] = Deployed(entry.name, entry.version, entry.recipe, entry.recipe_path, entry.root,
+                                       configs[entry.name], spec, svcuid, access)
+    return DeploymentPlan(targets, dict.fromkeys(targets, Change.START))
 
 
 def resolve_versions(
     roots: Mapping[str, str],
-    index: RecipeIndex,
+    index: RecipeSource,
     dependencies_of: Any,
     current: Mapping[str, str],
 ) -> dict[str, str]:

@@ -23,10 +23,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edgewatch.local import event_loop
+from edgewatch.local.client import connect_client
 from edgewatch.local.ipc_services import IpcServices
 from edgewatch.local.mqtt_uplink import MqttEndpoint
 
 T = TypeVar("T")
+
+__all__ = ["ComponentSpec", "RuntimeThread", "SubprocessIpcRuntime", "ThreadedIpcRuntime", "connect_client",
+           "short_socket_path", "start_component_process", "stop_process", "wait_until"]
 
 
 @dataclass
@@ -39,14 +43,6 @@ class ComponentSpec:
 def short_socket_path() -> str:
     """A socket path well under the 108-byte Unix limit (pytest's tmp_path can be too long)."""
     return os.path.join(tempfile.mkdtemp(prefix="ew-"), "ipc.socket")
-
-
-def connect_client(socket_path: str, svcuid: str, timeout: float = 10.0) -> Any:
-    """A real GreengrassCoreIPCClientV2 connected with the given token."""
-    from awsiot.greengrasscoreipc import connect
-    from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
-
-    return GreengrassCoreIPCClientV2(client=connect(ipc_socket=socket_path, authtoken=svcuid, timeout=timeout))
 
 
 class ThreadedIpcRuntime:

@@ -8,15 +8,19 @@ import sys
 from pathlib import Path
 
 from edgewatch.local import event_loop
-from edgewatch.local.commands import CommandError, build_runtime, layout_of, out, setup_runtime_logging
-from edgewatch.local.runtime import DeploymentRequest, LocalRuntime
-from edgewatch.local.runtime_main import running_pid, serve
+from edgewatch.local.command_support import CommandError, build_runtime, layout_of, out, setup_runtime_logging
+from edgewatch.local.deployment_plan import DeploymentRequest, DeploymentStatus
+from edgewatch.local.runtime import LocalRuntime
+from edgewatch.local.runtime_info import running_pid
+from edgewatch.local.runtime_main import serve
 
 log = logging.getLogger(__name__)
 
+DASHBOARD = "com.edgewatch.LocalDashboard"
+
 
 def run_up(args: argparse.Namespace) -> int:
-    from edgewatch.build.suite import BuildError, build_components, find_repo_root
+    from edgewatch.build import BuildError, build_components, find_repo_root
 
     layout = layout_of(args)
     if running_pid(layout) is not None:
@@ -37,40 +41,34 @@ def run_up(args: argparse.Namespace) -> int:
     # Our own recipes are deployed strictly: a typo in a recipe variable fails instead of staying as written.
     request = DeploymentRequest(out_dir / "recipes", out_dir / "artifacts", {c.name: c.version for c in built},
                                 strict_recipes=True)
-    outcome: dict[str, int] = {}
 
-    async def deploy(rt: LocalRuntime) -> None:
+    async def deploy(rt: LocalRuntime) -> int | None:
+        """Deploy the suite; an exit code ends `up` (a failed deployment, or --exit-after-deploy)."""
         out(f"runtime started under {layout.root} (thing {rt.thing_name}); deploying ...")
         if not args.dev_python:
             out("  first run: each component's Install creates its venv and installs its pinned requirements;")
             out(f"  follow it in {layout.logs()}/<ComponentName>.log (later starts reuse the venvs)")
         record = await rt.deploy(request)
-        if record.status != "SUCCEEDED":
+        if record.status != DeploymentStatus.SUCCEEDED:
             out(f"deployment FAILED: {record.reason}")
-            outcome["code"] = 1
-            raise CommandError(record.reason)
+            return 1
         out("deployment SUCCEEDED; the suite is running:")
-        for name in sorted(rt.deployed):
-            out(f"  {name} {rt.deployed[name].version}: {rt.component_state(name)}")
+        for name, deployed in sorted(rt.deployed.items()):
+            out(f"  {name} {deployed.version}: {rt.component_state(name)}")
         out("where to look:")
         out(f"  component logs   {layout.logs()}/<ComponentName>.log")
         out(f"                   (edgewatch local logs NAME --follow --root {layout.root})")
         out(f"  runtime log      {layout.runtime_log()}")
         out(f"  IoT Core         {layout.iot_core_log()}  (what the cloud would receive)")
         out(f"  IPC socket       {layout.socket_path}")
-        if "com.edgewatch.LocalDashboard" in rt.deployed:
-            port = rt.services.configuration.get("com.edgewatch.LocalDashboard").get("port", 8600)
-            out(f"  dashboard        http://127.0.0.1:{port}/  (password: "
-                f"{layout.work('com.edgewatch.LocalDashboard')}/dashboard-password)")
+        if DASHBOARD in rt.deployed:
+            port = (rt.configuration(DASHBOARD) or {}).get("port", 8600)
+            out(f"  dashboard        http://127.0.0.1:{port}/  (password: {layout.work(DASHBOARD)}/dashboard-password)")
         else:
             out("  dashboard        not deployed")
         out("Ctrl-C stops everything.")
-        if args.exit_after_deploy:
-            import os
-            import signal
+        return 0 if args.exit_after_deploy else None
 
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    event_loop.run(serve(runtime, deploy))
+    code = event_loop.run(serve(runtime, deploy))
     out("stopped.")
-    return outcome.get("code", 0)
+    return code or 0
