@@ -78,7 +78,7 @@ def bench_50_rules_100_series(seconds: float = 2.0) -> float:
 
 
 def bench_outbox_to_fake_slack(count: int = 200) -> float:
-    from tests.alert_router.fake_slack import FakeSlack
+    from edgewatch_testkit.fake_slack import FakeSlack
 
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as fake:
         config = parse_config({"receivers": [{"name": "ops", "slack": {"webhookUrl": fake.webhook_url,

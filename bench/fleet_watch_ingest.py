@@ -7,7 +7,7 @@
    JSON lines to /dev/null, and the rich live table (50 rows sorted by cpu out of every device,
    rendered to a forced terminal once a second as in the real command). Also the table's memory
    with `--devices` devices (tracemalloc).
-2. End to end: a real Mosquitto over mutual TLS (tests/fleet/mosquitto_fleet.py), `mosquitto_pub -l`
+2. End to end: a real Mosquitto over mutual TLS (src/edgewatch_testkit/fleet_broker.py), `mosquitto_pub -l`
    publishing `--e2e` QoS 1 batches as fast as it can (both on CPU 1), and `edgewatch fleet watch
    --json` as a subprocess pinned to CPU 0: batches/s seen and the watcher's CPU per message.
 """
@@ -112,7 +112,7 @@ def end_to_end(count: int) -> tuple[float, float]:
     import psutil
 
     from edgewatch.local.testing import wait_until
-    from tests.fleet.mosquitto_fleet import start_fleet_broker
+    from edgewatch_testkit.fleet_broker import start_fleet_broker
 
     # The broker and the publisher on the other CPU, so that the watcher alone has CPU 0.
     os.sched_setaffinity(0, {1} if os.cpu_count() and os.cpu_count() > 1 else {0})

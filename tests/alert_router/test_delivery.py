@@ -21,7 +21,7 @@ from alert_router.secrets import Redactor, SecretError, SecretSource, read_secre
 
 from edgewatch.local.testing import wait_until
 from edgewatch_shared.backoff import Backoff
-from tests.alert_router.fake_slack import TOKEN, WEBHOOK_PATH, FakeSlack
+from edgewatch_testkit.fake_slack import TOKEN, WEBHOOK_PATH, FakeSlack
 
 
 def make_notification(i: int = 0, labels: dict[str, str] | None = None, summary: str = "CPU high") -> Any:

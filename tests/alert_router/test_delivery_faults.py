@@ -28,7 +28,7 @@ from alert_router.secrets import Redactor, SecretSource
 
 from edgewatch.local.testing import wait_until
 from edgewatch_shared.backoff import Backoff
-from tests.alert_router.fake_slack import TOKEN, WEBHOOK_PATH, FakeSlack
+from edgewatch_testkit.fake_slack import TOKEN, WEBHOOK_PATH, FakeSlack
 
 KEY = "ops/test"
 

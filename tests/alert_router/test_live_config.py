@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, stop_process, wait_until
-from tests.alert_router.fake_slack import FakeSlack
+from edgewatch_testkit.fake_slack import FakeSlack
 from tests.alert_router.test_on_local_runtime import (
     NAME,
     THING,

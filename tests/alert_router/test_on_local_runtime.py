@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, start_component_process, stop_process, wait_until
-from tests.alert_router.fake_slack import FakeSlack
+from edgewatch_testkit.fake_slack import FakeSlack
 
 NAME = "com.edgewatch.AlertRouter"
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ from alert_router.service import RouterService
 
 from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, stop_process, wait_until
 from edgewatch_shared.backoff import Backoff
-from tests.alert_router.fake_slack import FakeSlack
+from edgewatch_testkit.fake_slack import FakeSlack
 from tests.alert_router.test_on_local_runtime import NAME, THING, cpu, pending, publish, recipe_defaults, start_router
 from tests.alert_router.timeline import Timeline, config, metrics
 

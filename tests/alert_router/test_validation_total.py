@@ -15,7 +15,7 @@ from alert_router.startup import LastGoodConfig, startup_config
 
 from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, stop_process, wait_until
 from edgewatch_shared import health_message
-from tests.alert_router.fake_slack import FakeSlack
+from edgewatch_testkit.fake_slack import FakeSlack
 from tests.alert_router.test_on_local_runtime import NAME, THING, cpu, publish, recipe_defaults, start_router
 
 RULE = {"name": "HighCpu", "metric": "cpu.percent", "op": ">", "threshold": 90}

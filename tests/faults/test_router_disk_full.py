@@ -31,7 +31,7 @@ from alert_router.secrets import Redactor, SecretSource
 
 from edgewatch.local.testing import wait_until
 from edgewatch_shared.backoff import Backoff
-from tests.alert_router.fake_slack import FakeSlack
+from edgewatch_testkit.fake_slack import FakeSlack
 
 THING = "gw-01"
 TMPFS_SIZE = "1m"

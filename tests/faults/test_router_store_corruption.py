@@ -25,7 +25,7 @@ from edgewatch.local.deployment_plan import ConfigUpdate
 from edgewatch.local.layout import RuntimeLayout
 from edgewatch.local.runtime import DeploymentRequest, LocalRuntime
 from edgewatch.local.testing import RuntimeThread, wait_until
-from tests.alert_router.fake_slack import WEBHOOK_PATH, FakeSlack
+from edgewatch_testkit.fake_slack import WEBHOOK_PATH, FakeSlack
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "com.edgewatch.AlertRouter"

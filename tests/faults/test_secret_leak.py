@@ -25,7 +25,7 @@ import pytest
 
 from edgewatch.build.suite import build_components
 from edgewatch.local.testing import wait_until
-from tests.alert_router.fake_slack import FakeSlack
+from edgewatch_testkit.fake_slack import FakeSlack
 from tests.faults.test_runtime_crash import COLLECTOR, REPO, ROUTER, THING, edgewatch
 
 CONFIG = Path("config") / f"{ROUTER}.json"

@@ -1,5 +1,5 @@
 """The fleet end to end, real parts: Mosquitto with TLS, per-thing certificates and the ACL mirroring the IoT
-policy (tests/fleet/mosquitto_fleet.py); three device runtimes (`edgewatch local start --mqtt-endpoint`,
+policy (src/edgewatch_testkit/fleet_broker.py); three device runtimes (`edgewatch local start --mqtt-endpoint`,
 one thing each, the real MetricsCollector at fast intervals and the real AlertRouter, whose one rule
 fires at once and goes to IoT Core); one hub runtime bridged to the same broker with the hub's identity
 (LocalDashboard in fleet mode, AlertRouter with DeviceSilent to the Slack test server); and
@@ -27,10 +27,10 @@ from edgewatch.build.suite import build_components
 from edgewatch.local.layout import RuntimeLayout
 from edgewatch.local.mqtt_uplink import MqttEndpoint
 from edgewatch.local.testing import wait_until
-from tests.alert_router.fake_slack import FakeSlack
+from edgewatch_testkit.fake_slack import FakeSlack
+from edgewatch_testkit.fleet_broker import FleetBroker, start_fleet_broker
 from tests.dashboard.browser import chromium, log_in, open_page
 from tests.fleet.hub_runtime import HUB_THING, HubHandle, slack_events, start_hub
-from tests.fleet.mosquitto_fleet import FleetBroker, start_fleet_broker
 from tests.fleet.test_fleet_watch import Watch, mtls_args
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from edgewatch.local.testing import wait_until
-from tests.fleet.mosquitto_fleet import FleetBroker, start_fleet_broker
+from edgewatch_testkit.fleet_broker import FleetBroker, start_fleet_broker
 
 THINGS = ("dev-1", "dev-2", "dev-3")
 EDGEWATCH = [sys.executable, "-m", "edgewatch.cli"]

@@ -1,7 +1,7 @@
 """The hub on the local runtime, real parts: LocalDashboard in fleet mode and AlertRouter with DeviceSilent,
 deployed with the documented hub merge; three devices' batches arrive through IoT Core (the runtime's
 loopback: the publisher component's PublishToIoTCore reaches the hub's SubscribeToIoTCore). Slack is the
-test server (tests/alert_router/fake_slack.py); the Fleet page runs in headless Chromium.
+test server (src/edgewatch_testkit/fake_slack.py); the Fleet page runs in headless Chromium.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from edgewatch.local.testing import wait_until
-from tests.alert_router.fake_slack import FakeSlack
+from edgewatch_testkit.fake_slack import FakeSlack
 from tests.dashboard.browser import chromium, log_in, open_page
 from tests.fleet.hub_runtime import HubHandle, slack_events, start_hub
 from tests.fleet.hub_support import summary_batch

@@ -12,7 +12,7 @@ from awsiot.greengrasscoreipc.model import IoTCoreMessage, ServiceError
 
 from edgewatch.local.mqtt_uplink import MqttEndpoint, UplinkError
 from edgewatch.local.testing import ComponentSpec, wait_until
-from tests.local.mosquitto import Mosquitto, start_mosquitto
+from edgewatch_testkit.mosquitto import Mosquitto, start_mosquitto
 
 ACL = {"aws.greengrass.ipc.mqttproxy": {"p": {
     "operations": ["aws.greengrass#PublishToIoTCore", "aws.greengrass#SubscribeToIoTCore"],

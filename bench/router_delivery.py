@@ -1,6 +1,6 @@
 """AlertRouter figures for the README (printed, not asserted).
 
-    .venv/bin/python bench/alert_router.py
+    .venv/bin/python bench/router_delivery.py
 
 Prints the core/outbox figures of `alert_router_eval.py`, then the latency from a metric's
 PublishToTopic (real GreengrassCoreIPCClientV2 on the local runtime) to the fake Slack server
@@ -26,7 +26,7 @@ import yaml  # noqa: E402
 from awsiot.greengrasscoreipc import model  # noqa: E402
 
 from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, wait_until  # noqa: E402
-from tests.alert_router.fake_slack import FakeSlack  # noqa: E402
+from edgewatch_testkit.fake_slack import FakeSlack  # noqa: E402
 
 NAME = "com.edgewatch.AlertRouter"
 

@@ -44,7 +44,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from edgewatch.cloud.policies import fleet_topic_filters
-from tests.local.mosquitto import free_port, make_certificates, mosquitto_binary
+from edgewatch_testkit.mosquitto import free_port, make_certificates, mosquitto_binary
 
 READ_TOPICS = tuple(fleet_topic_filters())  # the same filters the hub and fleet-watch policies grant
 
