@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     from edgewatch.build.cli import add_build_parser
     from edgewatch.cloud.cli import add_cloud_parsers
+    from edgewatch.cloud.stack_cli import add_stack_parser
     from edgewatch.fleet.cli import add_fleet_parser
     from edgewatch.local.commands import add_local_parser
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_build_parser(subparsers)
     add_cloud_parsers(subparsers)
     add_fleet_parser(subparsers)
+    add_stack_parser(subparsers)
     return parser
 
 
