@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -128,3 +129,15 @@ def test_edgewatch_help_lists_every_command() -> None:
     assert result.returncode == 0, result.stderr
     for command in ("local", "build", "publish", "deploy", "provision", "fleet"):
         assert command in result.stdout
+
+
+def test_benchmarks_import_nothing_from_tests_and_shadow_no_package() -> None:
+    packages = {pkg.name for root in source_roots(REPO) for pkg in root.iterdir() if (pkg / "__init__.py").is_file()}
+    assert {"alert_router", "edgewatch", "edgewatch_testkit"} <= packages
+    for path in sorted((REPO / "bench").glob("*.py")):
+        assert path.stem not in packages, f"{path} shadows the package {path.stem} (bench/ is on sys.path)"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            bad = [n for n in names if n == "tests" or n.startswith("tests.")]
+            assert not bad, f"{path}:{node.lineno} imports {bad[0]}: move what it needs to src/edgewatch_testkit"
