@@ -66,10 +66,10 @@ def test_configuration_only_update_notifies_without_restart(workspace, start_run
     wait_until(lambda: "config-update items" in events(runtime_root, "com.test.A"), what="update event")
     assert "validated ACCEPTED" in events(runtime_root, "com.test.A")
     assert started_pids(runtime_root, "com.test.A") == first  # not restarted
-    assert rt.call(rt.runtime.services.configuration.get, "com.test.A") == {"level": 1, "items": [9]}
+    assert rt.call(rt.runtime.configuration, "com.test.A") == {"level": 1, "items": [9]}
     # RESET puts a pointer back to its default
     rt.deploy(DeploymentRequest(config_updates={"com.test.A": ConfigUpdate({}, ("/items",))}))
-    assert rt.call(rt.runtime.services.configuration.get, "com.test.A")["items"] == [1, 2]
+    assert rt.call(rt.runtime.configuration, "com.test.A")["items"] == [1, 2]
 
 
 def test_component_rejecting_a_configuration_fails_the_deployment_and_keeps_the_old_one(
@@ -82,7 +82,7 @@ def test_component_rejecting_a_configuration_fails_the_deployment_and_keeps_the_
     assert record.status == "FAILED"
     assert record.reason == "com.test.A rejected the configuration: level too high"
     assert record.error_types == ["COMPONENT_CONFIGURATION_REJECTED"]
-    assert "bad" not in rt.call(rt.runtime.services.configuration.get, "com.test.A")
+    assert "bad" not in rt.call(rt.runtime.configuration, "com.test.A")
     assert started_pids(runtime_root, "com.test.A") == first
 
 
@@ -232,7 +232,7 @@ def test_removal_runs_shutdown_and_restart_keeps_configuration(workspace, start_
     assert shutdown_mark.read_text() == "bye\n"  # stopping the runtime ran Shutdown
     again = start_runtime()
     assert again.state("com.test.A") == "RUNNING"
-    assert again.call(again.runtime.services.configuration.get, "com.test.A") == {"level": 5}
+    assert again.call(again.runtime.configuration, "com.test.A") == {"level": 5}
     wait_until(lambda: any(line.startswith("started ") and '"level": 5' in line
                            for line in events(runtime_root, "com.test.A")), what="restarted with level 5")
     assert again.deploy(DeploymentRequest(remove=["com.test.A"])).status == "SUCCEEDED"

@@ -73,7 +73,7 @@ def test_a_component_cannot_grant_itself_permissions(workspace: Workspace, start
         assert client.get_configuration(key_path=["level"]).value == {"level": 2}
     finally:
         client.close()
-    assert rt.call(rt.runtime.services.configuration.get, NAME)["accessControl"] == GRANT
+    assert rt.call(rt.runtime.configuration, NAME)["accessControl"] == GRANT
     rt.stop()
 
     # Even configuration changed behind the runtime's back (an older runtime accepted such writes)
@@ -159,7 +159,7 @@ def test_any_deployment_reinstalls_a_broken_component(workspace: Workspace, star
     assert record.status == "FAILED", record.reason
     assert "com.test.Crashy-1.0.0 was BROKEN and failed again after its reinstall: Run exited with code 1" \
         in record.reason and record.error_types == ["COMPONENT_BROKEN"]
-    assert rt.call(rt.runtime.services.configuration.get, "com.test.Crashy")["level"] == 1  # rolled back
+    assert rt.call(rt.runtime.configuration, "com.test.Crashy")["level"] == 1  # rolled back
     wait_until(lambda: rt.state("com.test.Crashy") == "BROKEN", timeout=30, what="BROKEN again")
     before = len(started_pids(runtime_root, "com.test.Crashy"))
     crash.unlink()  # the operator fixed the cause; a configuration deployment follows
@@ -225,7 +225,7 @@ def test_corrupt_stored_configuration_is_quarantined_and_defaults_are_used(
     with caplog.at_level(logging.ERROR):
         rt = start_runtime()
     wait_until(lambda: rt.state(NAME) == "RUNNING", what="restored on its defaults")
-    assert rt.call(rt.runtime.services.configuration.get, NAME)["level"] == 1  # the recipe's default
+    assert rt.call(rt.runtime.configuration, NAME)["level"] == 1  # the recipe's default
     kept = list(stored.parent.glob(f"{stored.name}.corrupt-*"))
     assert len(kept) == 1 and kept[0].read_bytes() == content and "is corrupt" in caplog.text
     assert json.loads(stored.read_text())["level"] == 1  # a sound file again

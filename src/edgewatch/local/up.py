@@ -20,7 +20,7 @@ DASHBOARD = "com.edgewatch.LocalDashboard"
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from edgewatch.build import BuildError, build_components, find_repo_root
+    from edgewatch.build.suite import BuildError, build_components, find_repo_root
 
     layout = layout_of(args)
     if running_pid(layout) is not None:
