@@ -9,7 +9,9 @@ threshold gives at most one firing notification, never a fire/resolve series. Sa
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -360,3 +362,15 @@ def test_every_gateway_rule_is_held_against_flapping(rule: dict[str, Any]) -> No
     held = any(key in rule for key in ("for", "keepFiringFor", "clearThreshold")) or rule.get("value") == "max"
     assert held, rule["name"]
     assert rule.get("labels", {}).get("kind"), "kind groups it for the inhibition rule"
+
+
+def test_every_default_rule_reads_a_metric_the_collector_declares() -> None:
+    """The rules and the collector agree on names (issue 15's list); a renamed metric would silence a rule."""
+    collector_src = Path(__file__).resolve().parents[2] / "components" / "metrics-collector" / "src"
+    if str(collector_src) not in sys.path:
+        sys.path.insert(0, str(collector_src))
+    from metrics_collector.health import HEALTH_METRICS
+    from metrics_collector.metric_table import SYSTEM_METRICS
+
+    declared = {spec.name for spec in (*SYSTEM_METRICS, *HEALTH_METRICS)}
+    assert sorted({r["metric"] for r in DEFAULT_RULES} - declared) == []
