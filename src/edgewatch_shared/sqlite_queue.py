@@ -6,8 +6,9 @@ disk, and one transaction style.
     opening = queue_file.open()            # StoreOpening, or None (queue_file.error says why)
     with write_transaction(opening.db) as db:
         db.execute("INSERT ...")           # BEGIN IMMEDIATE ... COMMIT; ROLLBACK on any error
-    except sqlite3.DatabaseError as err:
-        if is_corruption(err): moved = queue_file.quarantine(db, str(err))
+    # a statement raised sqlite3.DatabaseError `err`:
+    if is_corruption(err):
+        moved = queue_file.quarantine(db)  # closed and moved aside; the next open starts fresh
 
 Each queue keeps its own connection and lock, and decides what to keep in memory when the disk
 refuses a write: that differs between a metrics buffer and a notification outbox.
@@ -86,6 +87,10 @@ class QueueFile:
             return None
         self.error = ""
         return opening
+
+    def due(self) -> bool:
+        """Whether `open` would try now."""
+        return self._clock() >= self._next_attempt
 
     def retry_now(self) -> None:
         """Let the next `open` try at once (e.g. before the last write at exit)."""

@@ -37,20 +37,20 @@ def test_readme_documents_every_key() -> None:
 
 
 def test_silences_persist_across_restart_and_expired_ones_are_pruned(tmp_path: Path) -> None:
-    from alert_router.outbox import Outbox
+    from alert_router.silence_store import SilenceStore
     from alert_router.silences import parse_silence_message
     from alert_router.wiring import silence_book
 
-    box = Outbox(tmp_path / "o.sqlite", max_rows=10)
+    box = SilenceStore(tmp_path / "s.sqlite")
     book = silence_book(box, now=0.0)
     for sid, ends in (("long", 1000_000), ("short", 10_000)):
         doc = {"schema": "edgewatch.silence/1", "id": sid, "matchers": ["alertname=X"], "endsAt": ends,
                "author": "ana", "comment": "c"}  # fmt: skip
         book.apply(parse_silence_message(doc, 0.0), 0.0)
     box.close()
-    box = Outbox(tmp_path / "o.sqlite", max_rows=10)
+    box = SilenceStore(tmp_path / "s.sqlite")
     restored = silence_book(box, now=20.0)  # "short" ended at t=10 while we were down
     assert [s.id for s in restored.all()] == ["long"]
     assert restored.silenced_by({"alertname": "X"}, 20.0) == ["long"]
-    assert len(box.load_silences()) == 1
+    assert len(box.load()) == 1
     box.close()

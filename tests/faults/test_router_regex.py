@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "components" / "ale
 
 from alert_router.config import validity_reason
 from alert_router.matchers import MAX_REGEX_CHARS, parse_matcher
-from alert_router.outbox import Outbox
+from alert_router.silence_store import SilenceStore
 from alert_router.silences import SilenceError, parse_silence_message
 from alert_router.wiring import silence_book
 
@@ -82,17 +82,17 @@ def test_rule_route_and_inhibition_regexes_use_re2() -> None:
 def test_stored_silence_with_a_now_invalid_regex_is_dropped_at_start(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    box = Outbox(tmp_path / "o.sqlite", max_rows=10)
+    box = SilenceStore(tmp_path / "s.sqlite")
     good = parse_silence_message(silence(['thing=~"gw-.*"'], "good"), 0.0)
-    box.save_silence("good", json.dumps(good.to_dict()), 4_000_000_000)  # type: ignore[union-attr]
+    box.save("good", json.dumps(good.to_dict()), 4_000_000_000)  # type: ignore[union-attr]
     # Stored by an older version that accepted Python-only syntax (a lookahead) or any length.
-    box.save_silence("old", json.dumps(silence(['thing=~"(?!gw).*"'], "old")), 4_000_000_000)
-    box.save_silence("long", json.dumps(silence([f'thing=~"{"y" * 3000}"'], "long")), 4_000_000_000)
+    box.save("old", json.dumps(silence(['thing=~"(?!gw).*"'], "old")), 4_000_000_000)
+    box.save("long", json.dumps(silence([f'thing=~"{"y" * 3000}"'], "long")), 4_000_000_000)
     with caplog.at_level(logging.WARNING):
         book = silence_book(box, now=1.0)
     assert [s.id for s in book.all()] == ["good"]
     assert sum("dropping an unreadable stored silence" in r.getMessage() for r in caplog.records) == 2
-    assert len(box.load_silences()) == 1  # dropped from the store too: not re-read at every start
+    assert len(box.load()) == 1  # dropped from the store too: not re-read at every start
     box.close()
 
 

@@ -16,6 +16,7 @@ from alert_router.ipc_adapter import RouterIpc
 from alert_router.outbox import Outbox
 from alert_router.secrets import Redactor, SecretSource
 from alert_router.service import RouterService
+from alert_router.silence_store import SILENCES_FILE, SilenceStore
 from alert_router.startup import LAST_GOOD_FILE, LastGoodConfig, startup_config
 from alert_router.wiring import IntegrationFactory, silence_book
 from edgewatch_shared.backoff import Backoff
@@ -43,9 +44,11 @@ def main() -> int:
     config = start.config
     ipc.max_message_bytes = config.max_message_bytes
     now = time.time()
+    # Before the outbox opens: silences an older version kept in the outbox file move to their own.
+    silences = SilenceStore(work_path / SILENCES_FILE, legacy=work_path / OUTBOX_FILE)
     outbox = Outbox(work_path / OUTBOX_FILE, config.outbox_max_notifications)
     stored_state = read_json(work_path / STATE_FILE, "alert state")
-    core = RouterCore(config, thing, now, silence_book(outbox, now),
+    core = RouterCore(config, thing, now, silence_book(silences, now),
                       restored=stored_state if isinstance(stored_state, dict) else None)  # fmt: skip
     deliverer = Deliverer(outbox, Backoff(config.retry_initial, config.retry_max), redactor.redact,
                           max_age=config.max_notification_age)
@@ -84,6 +87,7 @@ def main() -> int:
         deliverer.stop()
         ipc.close()
         outbox.close()
+        silences.close()
     if ipc.orphaned.is_set():
         logger.critical("exiting: the nucleus no longer accepts this process (status %d)", EXIT_ACCESS_DENIED)
         return EXIT_ACCESS_DENIED

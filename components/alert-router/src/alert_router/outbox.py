@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from alert_router.notification import Notification
-from edgewatch_shared.private_files import move_aside
-from edgewatch_shared.sqlite_store import open_checked_database
+from edgewatch_shared.sqlite_queue import QueueFile, is_corruption, write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS silences (id TEXT PRIMARY KEY, doc TEXT NOT NULL, ends_at REAL NOT NULL);
-"""
+"""  # silences: where older versions kept them; `silence_store.SilenceStore` moves them to its own file
 # Created after the migration below: a file from before `group_key` has no such column yet.
 GROUP_INDEX = "CREATE INDEX IF NOT EXISTS outbox_by_group ON outbox (integration, group_key, seq)"
 MAX_DEAD_LETTERS = 100
@@ -99,14 +98,6 @@ class OutboxStats:
 class _Held:
     item: OutboxItem
     after_seq: int  # the largest disk seq when it was held: it comes after that row and before later ones
-
-
-def _is_corruption(err: sqlite3.DatabaseError) -> bool:
-    """Corruption (SQLITE_CORRUPT/NOTADB), as opposed to a full disk, a lock, a read-only folder or a bug."""
-    if type(err) is sqlite3.DatabaseError:
-        return True
-    text = str(err).lower()
-    return any(s in text for s in ("malformed", "not a database", "corrupt"))
 
 
 def _owner_only(path: Path) -> None:
@@ -146,15 +137,14 @@ class Outbox:
         self._retry: dict[int, tuple[int, float]] = {}  # disk rows whose backoff UPDATE failed
         self._tried: set[int] = set()  # disk rows attempted by this process (the restart grace is over)
         self._opened_at = clock()
-        self._reopen_at = self._opened_at + REOPEN_SECONDS
+        self._file = QueueFile(path, SCHEMA, synchronous="NORMAL", retry_seconds=REOPEN_SECONDS, clock=clock, now=clock)
         self._open()
 
     # -- opening and recovery
-    def _open(self, carry: Iterable[Row] = (), silences: Iterable[Row] = ()) -> None:
-        try:
-            opening = open_checked_database(self.path, SCHEMA, synchronous="NORMAL", now=self._clock)
-        except (sqlite3.Error, OSError) as err:
-            self._memory_only(f"cannot open {self.path}: {err}", carry)
+    def _open(self, carry: Iterable[Row] = ()) -> None:
+        opening = self._file.open()
+        if opening is None:
+            self._memory_only(f"cannot open {self.path}: {self._file.error}", carry)
             return
         if opening.quarantined_to is not None:
             self._note_quarantine(opening.quarantined_to, opening.reason)
@@ -162,10 +152,8 @@ class Outbox:
         _owner_only(self.path)
         try:
             self._migrate()
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
+            with write_transaction(self._db):
                 self._db.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", carry)
-                self._db.executemany("INSERT OR REPLACE INTO silences VALUES (?, ?, ?)", silences)
                 self._continue_sequence(self._db)
         except sqlite3.Error as err:
             self._db.close()
@@ -217,31 +205,26 @@ class Outbox:
     def _recover(self, err: sqlite3.DatabaseError) -> None:
         """Corruption found while running: keep what can be read, move the file aside, go on with a new one."""
         logger.error("outbox %s turned out corrupt (%s); recovering the readable rows", self.path, err)
-        carry, silences = self._salvage()
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        carry = self._salvage()
+        db, self._db = self._db, None
         try:
-            moved = move_aside(self.path, self._clock())
+            moved = self._file.quarantine(db)
         except OSError as move_err:
             self._memory_only(f"cannot move the corrupt {self.path} aside: {move_err}", carry)
             return
         self._note_quarantine(moved, str(err))
-        self._open(carry, silences)
+        self._open(carry)
 
-    def _salvage(self) -> tuple[list[Row], list[Row]]:
+    def _salvage(self) -> list[Row]:
         rows: list[Row] = []
-        silences: list[Row] = []
         if self._db is None:
-            return rows, silences
-        for table, out in (("outbox", rows), ("silences", silences)):
-            try:
-                for row in self._db.execute(f"SELECT * FROM {table}"):
-                    out.append(tuple(row))
-            except sqlite3.DatabaseError as err:
-                logger.warning("outbox recovery: %s readable up to row %d (%s)", table, len(out), err)
-        rows = [r for r in rows if len(r) == 9 and r[0] not in self._done]
-        return rows, silences
+            return rows
+        try:
+            for row in self._db.execute("SELECT * FROM outbox"):
+                rows.append(tuple(row))
+        except sqlite3.DatabaseError as err:
+            logger.warning("outbox recovery: outbox readable up to row %d (%s)", len(rows), err)
+        return [r for r in rows if len(r) == 9 and r[0] not in self._done]
 
     def _guarded(self, action: Callable[[sqlite3.Connection], T]) -> T:
         """Run `action` on the database; a corruption error leads to recovery and one more try.
@@ -249,8 +232,7 @@ class Outbox:
         Raises sqlite3.Error for a failure that is not corruption (full disk, lock), or when there is
         no database: the caller decides what to keep in memory.
         """
-        if self._db is None and self.stats.memory_only and self._clock() >= self._reopen_at:
-            self._reopen_at = self._clock() + REOPEN_SECONDS
+        if self._db is None and self.stats.memory_only and self._file.due():
             self._open()  # the disk may have room again
         for attempt in (1, 2):
             if self._db is None:
@@ -258,7 +240,7 @@ class Outbox:
             try:
                 return action(self._db)
             except sqlite3.DatabaseError as err:
-                if not _is_corruption(err) or attempt == 2:
+                if not is_corruption(err) or attempt == 2:
                     raise
                 self._recover(err)
         raise sqlite3.OperationalError("unreachable")
@@ -270,8 +252,7 @@ class Outbox:
             self._purge_done()
 
             def insert(db: sqlite3.Connection) -> int:
-                with db:
-                    db.execute("BEGIN IMMEDIATE")
+                with write_transaction(db):
                     db.executemany(
                         "INSERT INTO outbox (integration, notification_id, payload, next_attempt, created, group_key) "
                         "VALUES (?, ?, ?, ?, ?, ?)",
@@ -311,8 +292,7 @@ class Outbox:
         done = sorted(self._done)
 
         def delete(db: sqlite3.Connection) -> None:
-            with db:
-                db.execute("BEGIN IMMEDIATE")
+            with write_transaction(db):
                 db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in done])
 
         try:
@@ -331,8 +311,7 @@ class Outbox:
         self._purge_done()
 
         def delete(db: sqlite3.Connection) -> None:
-            with db:
-                db.execute("BEGIN IMMEDIATE")
+            with write_transaction(db):
                 db.execute("DELETE FROM outbox WHERE seq = ?", (item.seq,))
                 if dead_letter is not None:
                     db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)",
@@ -504,30 +483,6 @@ class Outbox:
                     "SELECT integration, notification_id, reason FROM dead_letters ORDER BY seq").fetchall())
             except sqlite3.Error:
                 return []
-
-    # -- silences share the file: one place for the router's durable state
-    def load_silences(self) -> list[str]:
-        with self._lock:
-            try:
-                rows = self._guarded(lambda db: db.execute("SELECT doc FROM silences").fetchall())
-            except sqlite3.Error as err:
-                logger.error("stored silences unreadable (%s); starting without them", err)
-                return []
-            return [doc for (doc,) in rows]
-
-    def save_silence(self, silence_id: str, doc: str, ends_at: float) -> None:
-        self._write_silence("INSERT OR REPLACE INTO silences VALUES (?, ?, ?)", (silence_id, doc, ends_at))
-
-    def delete_silence(self, silence_id: str) -> None:
-        self._write_silence("DELETE FROM silences WHERE id = ?", (silence_id,))
-
-    def _write_silence(self, sql: str, args: Row) -> None:
-        with self._lock:
-            try:
-                self._guarded(lambda db: db.execute(sql, args))
-            except sqlite3.Error as err:  # the silence still applies in memory; it is not kept across a restart
-                self.stats.write_errors += 1
-                logger.error("silence not stored (%s); it applies until the router restarts", err)
 
     def close(self) -> None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""Builds integrations from configuration and silences from the outbox file (used by `__main__` and tests)."""
+"""Builds integrations from configuration and silences from their store (used by `__main__` and tests)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 from alert_router.config import IntegrationSpec, RouterConfig
 from alert_router.delivery import Integration
-from alert_router.outbox import Outbox
 from alert_router.receivers.slack import SlackIntegration
 from alert_router.receivers.topics import IotCoreIntegration, LocalTopicIntegration, LogIntegration
 from alert_router.secrets import SecretSource
+from alert_router.silence_store import SilenceStore
 from alert_router.silences import Silence, SilenceBook, parse_silence_message
 from edgewatch_shared.topics import topic_for_thing
 
@@ -47,10 +47,10 @@ class IntegrationFactory:
         return LogIntegration(spec.key)
 
 
-def silence_book(outbox: Outbox, now: float) -> SilenceBook:
-    """Silences persisted in the outbox file; unreadable or expired ones are dropped on load."""
+def silence_book(store: SilenceStore, now: float) -> SilenceBook:
+    """Silences persisted in their store; unreadable or expired ones are dropped on load (and from the store)."""
     loaded: list[Silence] = []
-    for doc in outbox.load_silences():
+    for doc in store.load():
         stored: object = None
         try:
             stored = json.loads(doc)
@@ -60,16 +60,16 @@ def silence_book(outbox: Outbox, now: float) -> SilenceBook:
             logger.warning("dropping an unreadable stored silence: %s", str(err)[:300])
             silence_id = stored.get("id") if isinstance(stored, dict) else None
             if isinstance(silence_id, str):
-                outbox.delete_silence(silence_id)
+                store.delete(silence_id)
             continue
         if isinstance(command, Silence) and command.ends_at > now:
             loaded.append(command)
         elif isinstance(command, Silence):
-            outbox.delete_silence(command.id)  # expired while we were down: pruned from the file too
+            store.delete(command.id)  # expired while we were down: pruned from the file too
     book = SilenceBook(
         loaded,
-        save=lambda s: outbox.save_silence(s.id, json.dumps(s.to_dict()), s.ends_at),
-        delete=outbox.delete_silence,
+        save=lambda s: store.save(s.id, json.dumps(s.to_dict()), s.ends_at),
+        delete=store.delete,
     )
     if loaded:
         logger.info("restored %d silence(s)", len(book.all()))
