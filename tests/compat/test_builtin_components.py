@@ -185,7 +185,7 @@ def test_what_a_stand_in_cannot_provide_is_one_warning(compat: Compat, caplog: p
     assert len(warnings) == 1 and "no AWS credentials" in warnings[0], warnings
     assert any("LogManager" in r.getMessage() and "CloudWatch" in r.getMessage() for r in caplog.records)
     rt = compat.started()
-    rt.call(lambda: CliService(rt.runtime).install())
+    rt.call(lambda: CliService(rt.runtime).install(rt.runtime.services.server))
     listed = {c["componentName"]: c for c in rt.call(lambda: CliService(rt.runtime).list_components({}))["components"]}
     assert listed["aws.greengrass.TokenExchangeService"]["state"] == "RUNNING"
     assert listed["com.example.Uploader"]["version"] == "1.0.1"
@@ -272,7 +272,7 @@ def test_shadow_changes_are_published_on_local_pubsub(compat: Compat) -> None:
                                    "resources: ['$aws/things/{iot:thingName}/shadow/*']}}}")
     _component(compat, "com.example.Shadows", access=access,
                dependencies="{aws.greengrass.ShadowManager: {VersionRequirement: '^2.0.0'}}")
-    assert compat.deploy({"com.example.Shadows": "1.0.0"}).status == "SUCCEEDED", compat.runtime.deployments
+    assert compat.deploy({"com.example.Shadows": "1.0.0"}).status == "SUCCEEDED", compat.runtime.deployment_history()
     client = compat.client("com.example.Shadows")
     events: list[tuple[str, dict]] = []
     _, operation = client.subscribe_to_topic(
@@ -328,7 +328,7 @@ def test_cli_operations_granted_and_refused(compat: Compat) -> None:
     _component(compat, "com.example.Worker", run="Run: exec python3 -c 'import os, time; "
                "open(\"starts\", \"a\").write(str(os.getpid()) + chr(10)); time.sleep(600)'")
     rt = compat.started()
-    rt.call(lambda: CliService(rt.runtime).install())  # as `edgewatch local start` does
+    rt.call(lambda: CliService(rt.runtime).install(rt.runtime.services.server))  # as `edgewatch local start` does
     record = compat.deploy({"com.example.Operator": "1.0.0", "com.example.Worker": "1.0.0"})
     assert record.status == "SUCCEEDED", record.reason
     starts = compat.work("com.example.Worker") / "starts"
