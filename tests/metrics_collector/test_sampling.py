@@ -8,13 +8,22 @@ import pytest
 from metrics_collector.config import parse_config
 from metrics_collector.health import CollectorHealth
 from metrics_collector.metric_table import SYSTEM_METRICS, MetricSpec
+from metrics_collector.readings import MemoryDetail, NucleusProcess
 from metrics_collector.sampler import Sampler, evaluate
 from metrics_collector.snapshot import SystemSnapshot
 from metrics_collector.system_source import ProcessSample
-from psutil._ntuples import sdiskusage
 
 from edgewatch_shared.metrics_message import Metric, validation_errors
-from tests.metrics_collector.fakes import FakeSource, disk_io, full_source, net_io, partition, temperature
+from tests.metrics_collector.fakes import (
+    FakeSource,
+    cpu_times,
+    disk_io,
+    fs_usage,
+    full_source,
+    net_io,
+    partition,
+    temperature,
+)
 
 
 def values(metrics: tuple[Metric, ...], name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -59,7 +68,8 @@ def test_first_sample_has_no_rates_then_rates_per_second(source: FakeSource) -> 
     source.disks_io = {"sda": disk_io(read_bytes=1_000, writes=10)}
     source.nics = {"eth0": net_io(sent=500, precv=7), "lo": net_io(sent=10**9)}
     first = sampler.sample(config, now=100.0, wall_time=1.0)
-    assert not {n for n in names(first.metrics) if n.startswith(("diskio.", "net."))}
+    rates = {spec.name for spec in SYSTEM_METRICS if spec.counter}
+    assert not {n for n in names(first.metrics) if n.startswith(("diskio.", "net.")) and n in rates}
 
     source.disks_io = {"sda": disk_io(read_bytes=5_000, writes=30)}
     source.nics = {"eth0": net_io(sent=2_500, precv=27), "lo": net_io(sent=2 * 10**9)}
@@ -126,7 +136,7 @@ def test_pseudo_filesystems_skipped_and_include_exclude_applied(source: FakeSour
         partition("/dev/sdb1", "/data", "xfs"),
         partition("/dev/sdc1", "/mnt/usb", "vfat"),
     ]
-    source.usage["/mnt/usb"] = sdiskusage(10, 5, 5, 50.0)
+    source.usage["/mnt/usb"] = fs_usage(10, 5, 5, 50.0)
     sampler, _ = make_sampler(source)
 
     default = sampler.sample(parse_config(None), now=0.0, wall_time=1.0)
@@ -205,8 +215,12 @@ def test_every_metric_spec_yields_a_value_from_a_full_source() -> None:
     config = parse_config({"topProcesses": 3})
     snapshots: list[SystemSnapshot] = []
     for now in (0.0, 10.0):  # rates and deltas need two samples
-        source.disks_io = {"sda": disk_io(read_bytes=int(now) * 100, writes=int(now))}
-        source.nics = {"eth0": net_io(sent=int(now) * 10, recv=int(now) * 20)}
+        t = int(now)
+        source.disks_io = {"sda": disk_io(read_bytes=t * 100, writes=t, busy_ms=t * 10, weighted_ms=t * 30)}
+        source.nics = {"eth0": net_io(sent=t * 10, recv=t * 20)}
+        source.times = {cpu: cpu_times(user=t * 5, system=t, idle=t * 20, iowait=t) for cpu in ("total", "0")}
+        source.memory_extra = MemoryDetail(100, 1_000, 10, oom_kills=t // 10, major_faults=t * 3)
+        source.nucleus_process = NucleusProcess(4242, 180_000_000, 12.5 + t / 10)
         snapshots.append(sampler.snapshot(config, now=now, wall_time=1_000_000.0 + now))
     assert snapshots[-1].failures == ()
 
@@ -217,8 +231,11 @@ def test_every_metric_spec_yields_a_value_from_a_full_source() -> None:
     assert empty == []
     # Every enabled group appears in one real sample, rates included.
     sampler.sample(config, now=100.0, wall_time=1_000_100.0)
-    source.disks_io = {"sda": disk_io(read_bytes=50_000, writes=90)}
+    source.disks_io = {"sda": disk_io(read_bytes=50_000, writes=90, busy_ms=500, weighted_ms=900)}
     source.nics = {"eth0": net_io(sent=5_000, recv=9_000)}
+    source.times = {cpu: cpu_times(user=900, system=100, idle=2_000, iowait=70) for cpu in ("total", "0")}
+    source.memory_extra = MemoryDetail(100, 1_000, 10, oom_kills=3, major_faults=70)
+    source.nucleus_process = NucleusProcess(4242, 180_000_000, 40.0)
     message = sampler.sample(config, now=200.0, wall_time=1_000_200.0)  # temperatures due again
     assert {s.name for s in SYSTEM_METRICS} <= names(message.metrics)
     assert evaluate(SYSTEM_METRICS, snapshots[-1], frozenset({"nothing"})) == []

@@ -39,6 +39,10 @@ METRIC_GROUPS: tuple[str, ...] = (
     "system",
     "processes",
     "collector",
+    "pressure",
+    "clock",
+    "board",
+    "greengrass",
 )
 PUBLISH_MODES = ("summary", "raw")
 # IoT Core service limit: a payload of at most 128 KB (topic limits: edgewatch_shared.topics).
@@ -65,6 +69,10 @@ DEFAULTS: dict[str, Any] = {
     "iotMaxPayloadBytes": 120_000,
     "healthIntervalSeconds": 30,
     "healthTopic": "edgewatch/health",
+    "nucleusPid": 0,
+    # The real nucleus is `java ... -jar .../Greengrass.jar`; EdgeWatch's local runtime is `edgewatch local start`
+    # (or `python -m edgewatch.cli local start` when detached).
+    "nucleusProcessMatch": ["Greengrass.jar", "edgewatch local start", "edgewatch.cli local start"],
 }
 
 
@@ -87,6 +95,8 @@ class CollectorConfig:
     iot_max_payload_bytes: int
     health_interval: float = 30.0
     health_topic: str = "edgewatch/health"
+    nucleus_pid: int = 0
+    nucleus_process_match: tuple[str, ...] = ("Greengrass.jar", "edgewatch local start", "edgewatch.cli local start")
 
     def iot_topic(self, thing_name: str) -> str:
         return topic_for_thing(self.iot_topic_template, thing_name)
@@ -133,7 +143,18 @@ def parse_config(raw: Mapping[str, Any] | None) -> CollectorConfig:
         ),
         health_interval=_interval(doc, "healthIntervalSeconds", 1),
         health_topic=as_topic("healthTopic", doc["healthTopic"]),
+        nucleus_pid=as_int("nucleusPid", doc["nucleusPid"], minimum=0, maximum=2**22),
+        nucleus_process_match=_matches(doc["nucleusProcessMatch"]),
     )
+
+
+def _matches(value: Any) -> tuple[str, ...]:
+    matches = as_str_list("nucleusProcessMatch", value)
+    if len(matches) > 16 or any(not m or len(m) > 256 for m in matches):
+        raise ConfigValueError(
+            "nucleusProcessMatch", "must hold at most 16 non-empty strings of at most 256 characters each"
+        )
+    return matches
 
 
 # None when a proposed configuration is acceptable, else the reason (starting with the key) to report.

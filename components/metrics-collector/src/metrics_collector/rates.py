@@ -1,4 +1,4 @@
-"""Counter -> per-second rate, Telegraf style.
+"""Counter -> per-second rate, Telegraf style; CPU time -> share per mode.
 
 The first sample of a series has no rate (there is nothing to compare with). A counter that goes
 backwards was reset (device re-attached, driver reloaded, 32-bit wrap that psutil's nowrap did not
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+
+from metrics_collector.readings import CpuTimes
 
 
 @dataclass(frozen=True)
@@ -39,3 +41,27 @@ class RateTracker:
         # Only this tick's series are kept: a vanished interface starts afresh when it returns.
         self._previous = current
         return result
+
+
+def mode_percentages(
+    previous: Mapping[str, CpuTimes], current: Mapping[str, CpuTimes]
+) -> dict[tuple[str, str], float]:
+    """Share of each CPU's time spent in each mode between two /proc/stat reads, in percent.
+
+    A CPU seen for the first time, or whose counters went backwards (a core back from offline,
+    which restarts its counters), or where no time passed yields nothing, like the first sample of
+    a rate.
+    """
+    result: dict[tuple[str, str], float] = {}
+    for cpu, now in current.items():
+        before = previous.get(cpu)
+        if before is None:
+            continue
+        old = before.modes()
+        deltas = {mode: value - old[mode] for mode, value in now.modes().items()}
+        elapsed = sum(deltas.values())
+        if elapsed <= 0 or any(d < 0 for d in deltas.values()):
+            continue
+        for mode, delta in deltas.items():
+            result[(cpu, mode)] = delta * 100.0 / elapsed
+    return result

@@ -10,6 +10,7 @@ from typing import TypeVar
 from edgewatch_shared.metrics_message import Metric, MetricsMessage
 from metrics_collector.config import CollectorConfig
 from metrics_collector.health import HEALTH_METRICS, CollectorHealth
+from metrics_collector.history import TickHistory
 from metrics_collector.metric_table import SYSTEM_METRICS, MetricSpec
 from metrics_collector.rates import RateTracker
 from metrics_collector.snapshot import ReadPlan, SystemSnapshot, take_snapshot
@@ -42,13 +43,13 @@ def evaluate(
             if not math.isfinite(value):
                 continue
             if spec.counter:
-                counters[(spec.name, spec.unit, tuple(sorted(labels.items())))] = value
+                counters[(spec.name, spec.unit, spec.scale, tuple(sorted(labels.items())))] = value
             else:
-                metrics.append(Metric(spec.name, value, spec.unit, dict(labels)))
+                metrics.append(Metric(spec.name, value * spec.scale, spec.unit, dict(labels)))
     if counters and rates is not None:
         for key, rate in rates.rates(counters, now).items():
-            name, unit, labels = key  # type: ignore[misc]
-            metrics.append(Metric(name, rate, unit, dict(labels)))
+            name, unit, scale, labels = key  # type: ignore[misc]
+            metrics.append(Metric(name, rate * scale, unit, dict(labels)))
     return metrics
 
 
@@ -60,6 +61,7 @@ class Sampler:
         self._thing = thing
         self._health = health
         self._rates = RateTracker()
+        self._history = TickHistory()
         self._temperatures_due = float("-inf")
         self._reported_failures: set[str] = set()
 
@@ -77,6 +79,8 @@ class Sampler:
             disk_io_exclude_devices=config.disk_io_exclude_devices,
             network_include_interfaces=config.network_include_interfaces,
             network_exclude_interfaces=config.network_exclude_interfaces,
+            nucleus_pid=config.nucleus_pid,
+            nucleus_match=config.nucleus_process_match,
         )
 
     def sample(self, config: CollectorConfig, now: float, wall_time: float) -> MetricsMessage:
@@ -89,8 +93,8 @@ class Sampler:
         return MetricsMessage(thing=self._thing, ts=int(wall_time * 1000), metrics=tuple(metrics))
 
     def snapshot(self, config: CollectorConfig, now: float, wall_time: float) -> SystemSnapshot:
-        """This tick's reads (advancing the temperature cadence), before the metric table."""
-        return take_snapshot(self._source, self.read_plan(config, now), wall_time)
+        """This tick's reads (advancing the temperature cadence) with what the previous ticks tell."""
+        return self._history.derive(take_snapshot(self._source, self.read_plan(config, now), wall_time))
 
     def _report(self, failures: Iterable[str]) -> None:
         # Warn once per failing read (a permission error repeats every tick), then stay at debug.

@@ -2,17 +2,41 @@
 
 Each read is attempted on its own: a permission error or a vanished disk leaves that part empty
 and is recorded in `failures`, and the other reads go on. Metric value functions then work on the
-snapshot only, so a tick costs exactly one read of each source.
+snapshot only, so a tick costs exactly one read of each source. What needs the previous tick (CPU
+mode shares, a mount gone read-only) is derived by `history.TickHistory` into the `derived`
+fields; counters become rates in the sampler.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from metrics_collector.system_source import ProcessSample, SystemSource
+from metrics_collector.readings import (
+    ClockState,
+    CpuTimes,
+    DiskIo,
+    DiskUsage,
+    FsUsage,
+    Link,
+    Memory,
+    MemoryDetail,
+    NetIo,
+    NucleusProcess,
+    Partition,
+    Pressure,
+    ProcessSample,
+    Swap,
+    Temperature,
+    Throttled,
+)
+from metrics_collector.system_source import SystemSource
+
+__all__ = [
+    "DiskIo", "DiskUsage", "Memory", "NetIo", "ReadPlan", "Swap", "SystemSnapshot", "Temperature", "take_snapshot",
+]  # fmt: skip
 
 T = TypeVar("T")
 
@@ -40,79 +64,8 @@ class ReadPlan:
     disk_io_exclude_devices: tuple[str, ...] = ()
     network_include_interfaces: tuple[str, ...] = ()
     network_exclude_interfaces: tuple[str, ...] = ("lo",)
-
-
-@dataclass(frozen=True)
-class Memory:
-    total: int
-    used: int
-    available: int
-    percent: float
-
-    @classmethod
-    def of(cls, v: Any) -> Memory:  # psutil svmem
-        return cls(v.total, v.used, v.available, v.percent)
-
-
-@dataclass(frozen=True)
-class Swap:
-    total: int
-    used: int
-    free: int
-    percent: float
-
-    @classmethod
-    def of(cls, v: Any) -> Swap:  # psutil sswap
-        return cls(v.total, v.used, v.free, v.percent)
-
-
-@dataclass(frozen=True)
-class DiskUsage:
-    mountpoint: str
-    device: str
-    fstype: str
-    total: int
-    used: int
-    free: int
-    percent: float
-
-
-@dataclass(frozen=True)
-class DiskIo:
-    read_bytes: int
-    write_bytes: int
-    read_count: int
-    write_count: int
-
-    @classmethod
-    def of(cls, v: Any) -> DiskIo:  # psutil sdiskio
-        return cls(v.read_bytes, v.write_bytes, v.read_count, v.write_count)
-
-
-@dataclass(frozen=True)
-class NetIo:
-    bytes_recv: int
-    bytes_sent: int
-    packets_recv: int
-    packets_sent: int
-    errin: int
-    errout: int
-    dropin: int
-    dropout: int
-
-    @classmethod
-    def of(cls, v: Any) -> NetIo:  # psutil snetio
-        return cls(v.bytes_recv, v.bytes_sent, v.packets_recv, v.packets_sent, v.errin, v.errout, v.dropin, v.dropout)
-
-
-@dataclass(frozen=True)
-class Temperature:
-    label: str
-    current: float | None
-
-    @classmethod
-    def of(cls, v: Any) -> Temperature:  # psutil shwtemp
-        return cls(v.label or "", v.current)
+    nucleus_pid: int = 0
+    nucleus_match: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,18 +73,31 @@ class SystemSnapshot:
     wall_time: float
     cpu_percent: float | None = None
     cpu_percent_per_core: tuple[float, ...] = ()
+    cpu_times: Mapping[str, CpuTimes] = field(default_factory=dict)
     load_average: tuple[float, float, float] | None = None
     memory: Memory | None = None
+    memory_detail: MemoryDetail | None = None
     swap: Swap | None = None
+    pressure: Mapping[str, Pressure] = field(default_factory=dict)
     disks: tuple[DiskUsage, ...] = ()
     disk_io: Mapping[str, DiskIo] = field(default_factory=dict)
     net_io: Mapping[str, NetIo] = field(default_factory=dict)
+    links: Mapping[str, Link] = field(default_factory=dict)
+    clock: ClockState | None = None
+    throttled: Throttled | None = None
+    cpu_frequencies: Mapping[str, float] = field(default_factory=dict)
+    nucleus: NucleusProcess | None = None
+    greengrass_root: FsUsage | None = None
     temperatures: Mapping[str, tuple[Temperature, ...]] = field(default_factory=dict)
     boot_time: float | None = None
     process_count: int | None = None
     top_by_cpu: tuple[ProcessSample, ...] = ()
     top_by_memory: tuple[ProcessSample, ...] = ()
     failures: tuple[str, ...] = ()
+    # Derived from this and the previous tick (history.TickHistory):
+    cpu_mode_percent: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (cpu, mode) -> %
+    disk_read_only: Mapping[str, bool] = field(default_factory=dict)  # mount -> went read-only
+    nucleus_replaced: bool = False  # another pid than last tick: no CPU rate across the two
 
 
 def selected(name: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
@@ -152,42 +118,58 @@ def take_snapshot(source: SystemSource, plan: ReadPlan, wall_time: float) -> Sys
             return None
 
     groups = plan.groups
-    values: dict[str, Any] = {}
-    if "cpu" in groups:
-        values["cpu_percent"] = attempt("cpu_percent", source.cpu_percent)
-        values["cpu_percent_per_core"] = tuple(attempt("cpu_percent_per_core", source.cpu_percent_per_core) or ())
-    if "load" in groups:
-        values["load_average"] = attempt("load_average", source.load_average)
-    if "memory" in groups:
-        values["memory"] = attempt("virtual_memory", lambda: Memory.of(source.virtual_memory()))
-    if "swap" in groups:
-        values["swap"] = attempt("swap_memory", lambda: Swap.of(source.swap_memory()))
-    if "disk" in groups:
-        values["disks"] = _read_disks(source, plan, attempt)
-    if "diskio" in groups:
-        values["disk_io"] = attempt("disk_io_counters", lambda: {
-            dev: DiskIo.of(c)
-            for dev, c in source.disk_io_counters().items()
-            if selected(dev, (), plan.disk_io_exclude_devices)
-        }) or {}  # fmt: skip
+    cpu = "cpu" in groups
+    net_io: Mapping[str, NetIo] = {}
     if "network" in groups:
-        values["net_io"] = attempt("net_io_counters", lambda: {
+        net_io = attempt("net_io_counters", lambda: {
             nic: NetIo.of(c)
             for nic, c in source.net_io_counters().items()
             if selected(nic, plan.network_include_interfaces, plan.network_exclude_interfaces)
         }) or {}  # fmt: skip
+    temperatures: Mapping[str, tuple[Temperature, ...]] = {}
     if "temperature" in groups and plan.read_temperatures:
-        values["temperatures"] = attempt("sensors_temperatures", lambda: {
+        temperatures = attempt("sensors_temperatures", lambda: {
             chip: tuple(Temperature.of(e) for e in entries) for chip, entries in source.sensors_temperatures().items()
         }) or {}  # fmt: skip
-    if "system" in groups:
-        values["boot_time"] = attempt("boot_time", source.boot_time)
-        values["process_count"] = attempt("process_count", source.process_count)
+    procs: Sequence[ProcessSample] = ()
     if "processes" in groups and plan.top_processes > 0:
         procs = attempt("processes", source.processes) or ()
-        values["top_by_cpu"] = tuple(sorted(procs, key=lambda p: -p.cpu_percent)[: plan.top_processes])
-        values["top_by_memory"] = tuple(sorted(procs, key=lambda p: -p.rss_bytes)[: plan.top_processes])
-    return SystemSnapshot(wall_time=wall_time, failures=tuple(failures), **values)
+    disk_io: Mapping[str, DiskIo] = {}
+    if "diskio" in groups:
+        disk_io = attempt("disk_io_counters", lambda: {
+            dev: c for dev, c in source.disk_io_counters().items() if selected(dev, (), plan.disk_io_exclude_devices)
+        }) or {}  # fmt: skip
+    board = "board" in groups
+    greengrass = "greengrass" in groups
+    system = "system" in groups
+    return SystemSnapshot(
+        wall_time=wall_time,
+        cpu_percent=attempt("cpu_percent", source.cpu_percent) if cpu else None,
+        cpu_percent_per_core=tuple(attempt("cpu_percent_per_core", source.cpu_percent_per_core) or ()) if cpu else (),
+        cpu_times=(attempt("cpu_times", source.cpu_times) or {}) if cpu else {},
+        load_average=attempt("load_average", source.load_average) if "load" in groups else None,
+        memory=attempt("virtual_memory", lambda: Memory.of(source.virtual_memory())) if "memory" in groups else None,
+        memory_detail=attempt("memory_detail", source.memory_detail) if "memory" in groups else None,
+        swap=attempt("swap_memory", lambda: Swap.of(source.swap_memory())) if "swap" in groups else None,
+        pressure=(attempt("pressure", source.pressure) or {}) if "pressure" in groups else {},
+        disks=_read_disks(source, plan, attempt) if "disk" in groups else (),
+        disk_io=disk_io,
+        net_io=net_io,
+        links=(attempt("links", lambda: source.links(sorted(net_io))) or {}) if net_io else {},
+        clock=attempt("clock", source.clock) if "clock" in groups else None,
+        throttled=attempt("throttled", source.throttled) if board else None,
+        cpu_frequencies=(attempt("cpu_frequencies", source.cpu_frequencies) or {}) if board else {},
+        nucleus=attempt("nucleus", lambda: source.nucleus(plan.nucleus_pid, plan.nucleus_match))
+        if greengrass
+        else None,
+        greengrass_root=attempt("greengrass_root", source.greengrass_root_usage) if greengrass else None,
+        temperatures=temperatures,
+        boot_time=attempt("boot_time", source.boot_time) if system else None,
+        process_count=attempt("process_count", source.process_count) if system else None,
+        top_by_cpu=tuple(sorted(procs, key=lambda p: -p.cpu_percent)[: plan.top_processes]),
+        top_by_memory=tuple(sorted(procs, key=lambda p: -p.rss_bytes)[: plan.top_processes]),
+        failures=tuple(failures),
+    )
 
 
 def _read_disks(
@@ -207,5 +189,9 @@ def _read_disks(
     return tuple(disks)
 
 
-def _disk_usage(part: Any, usage: Any) -> DiskUsage:  # psutil sdiskpart, sdiskusage
-    return DiskUsage(part.mountpoint, part.device, part.fstype, usage.total, usage.used, usage.free, usage.percent)
+def _disk_usage(part: Partition, usage: FsUsage) -> DiskUsage:
+    return DiskUsage(
+        part.mountpoint, part.device, part.fstype, usage.total, usage.used, usage.free, usage.percent,
+        inodes_total=usage.inodes_total, inodes_free=usage.inodes_free,
+        read_only=part.read_only, superblock_read_only=part.superblock_read_only,
+    )  # fmt: skip
