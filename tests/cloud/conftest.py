@@ -68,8 +68,10 @@ def offline_aws(aws_env: None) -> Iterator[OfflineAws]:
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         moto_iot = boto3.client("iot", region_name=REGION)
-        gg = FakeGreengrass(REGION, ACCOUNT, s3=s3, iot=moto_iot)
-        yield OfflineAws(REGION, gg, IotWithJobs(moto_iot, gg), {"s3": S3KeepingBucketPolicies(s3)})
+        gg = FakeGreengrass(REGION, ACCOUNT, s3=s3)
+        iot = IotWithJobs(moto_iot, gg)
+        gg.iot = iot  # deployments reach the members of dynamic groups too
+        yield OfflineAws(REGION, gg, iot, {"s3": S3KeepingBucketPolicies(s3)})
 
 
 def no_clients(profile: str | None, region: str | None, fallback: str | None) -> Any:

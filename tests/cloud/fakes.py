@@ -317,16 +317,152 @@ class FakeGreengrass:
                 rollout.tick()
 
 
+@dataclass
+class DynamicGroup:
+    """A dynamic thing group: its query, and the members the fleet index found (set by the test)."""
+
+    name: str
+    arn: str
+    group_id: str
+    query: str
+    index: str
+    query_version: str
+    members: list[str] = field(default_factory=list)
+    version: int = 1
+
+
 class IotWithJobs:
-    """moto's IoT client, plus DescribeJob for the jobs Greengrass (here: the fake) creates."""
+    """moto's IoT client, every request validated against botocore's model, plus what moto lacks:
+
+    DescribeJob for the jobs Greengrass (here: the fake) creates, and dynamic thing groups
+    (Create/UpdateDynamicThingGroup; DescribeThingGroup and ListThingsInThingGroup answer for them,
+    AddThingToThingGroup refuses them). The fleet index is not simulated: a test sets `members`.
+    """
 
     def __init__(self, moto_iot: Any, greengrass: FakeGreengrass) -> None:
         self._iot = moto_iot
         self._gg = greengrass
         self.job_calls = 0
+        self.dynamic_groups: dict[str, DynamicGroup] = {}
+        self.operations: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._iot, name)
+        method = getattr(self._iot, name)
+        operation = self._iot.meta.method_to_api_mapping.get(name)
+        if operation is None:  # not an API call (meta, exceptions, get_paginator...)
+            return method
+
+        def checked(**params: Any) -> Any:
+            # moto checks little (no patterns, maximums or enums): the model does.
+            validate_request("iot", operation, params)
+            self.operations.append(operation)
+            return method(**params)
+
+        return checked
+
+    def _record(self, operation: str, params: dict[str, Any]) -> None:
+        validate_request("iot", operation, params)
+        self.operations.append(operation)
+
+    def _indexing_on(self) -> bool:
+        config = self._iot.get_indexing_configuration()["thingIndexingConfiguration"]
+        return config.get("thingIndexingMode", "OFF") != "OFF"
+
+    def create_dynamic_thing_group(self, **params: Any) -> dict[str, Any]:
+        self._record("CreateDynamicThingGroup", params)
+        name = params["thingGroupName"]
+        if not self._indexing_on():
+            raise client_error("CreateDynamicThingGroup", "InvalidRequestException", "fleet indexing is not enabled")
+        if name in self.dynamic_groups or self._static_exists(name):
+            raise client_error("CreateDynamicThingGroup", "ResourceAlreadyExistsException", f"{name} exists", 409)
+        group = DynamicGroup(
+            name=name,
+            arn=f"arn:aws:iot:{self._gg.region}:{self._gg.account}:thinggroup/{name}",
+            group_id=str(uuid.uuid4()),
+            query=params["queryString"],
+            index=params.get("indexName", "AWS_Things"),
+            query_version=params.get("queryVersion", "2017-09-30"),
+        )
+        self.dynamic_groups[name] = group
+        return validate_response(
+            "iot",
+            "CreateDynamicThingGroup",
+            {
+                "thingGroupName": name,
+                "thingGroupArn": group.arn,
+                "thingGroupId": group.group_id,
+                "indexName": group.index,
+                "queryString": group.query,
+                "queryVersion": group.query_version,
+            },
+        )
+
+    def update_dynamic_thing_group(self, **params: Any) -> dict[str, Any]:
+        self._record("UpdateDynamicThingGroup", params)
+        group = self.dynamic_groups.get(params["thingGroupName"])
+        if group is None:
+            raise client_error("UpdateDynamicThingGroup", "ResourceNotFoundException", "no such group", 404)
+        group.query = params.get("queryString", group.query)
+        group.version += 1
+        return validate_response("iot", "UpdateDynamicThingGroup", {"version": group.version})
+
+    def _static_exists(self, name: str) -> bool:
+        try:
+            self._iot.describe_thing_group(thingGroupName=name)
+        except ClientError:
+            return False
+        return True
+
+    def describe_thing_group(self, **params: Any) -> dict[str, Any]:
+        self._record("DescribeThingGroup", params)
+        group = self.dynamic_groups.get(params["thingGroupName"])
+        if group is None:
+            return dict(self._iot.describe_thing_group(**params))
+        return validate_response(
+            "iot",
+            "DescribeThingGroup",
+            {
+                "thingGroupName": group.name,
+                "thingGroupId": group.group_id,
+                "thingGroupArn": group.arn,
+                "version": group.version,
+                "thingGroupProperties": {},
+                "thingGroupMetadata": {"creationDate": dt.datetime.now(dt.UTC)},
+                "indexName": group.index,
+                "queryString": group.query,
+                "queryVersion": group.query_version,
+                "status": "ACTIVE",
+            },
+        )
+
+    def create_thing_group(self, **params: Any) -> dict[str, Any]:
+        self._record("CreateThingGroup", params)
+        if params["thingGroupName"] in self.dynamic_groups:
+            raise client_error("CreateThingGroup", "ResourceAlreadyExistsException", "a dynamic group has it", 409)
+        return dict(self._iot.create_thing_group(**params))
+
+    def list_things_in_thing_group(self, **params: Any) -> dict[str, Any]:
+        self._record("ListThingsInThingGroup", params)
+        name = params["thingGroupName"]
+        group = self.dynamic_groups.get(name)
+        if group is not None:
+            return validate_response("iot", "ListThingsInThingGroup", {"things": list(group.members)})
+        if not params.get("recursive"):
+            return dict(self._iot.list_things_in_thing_group(**params))
+        # moto ignores `recursive`: the members of the group and of every group below it, as on AWS.
+        names = [name] + [g["groupName"] for g in self._iot.list_thing_groups(parentGroup=name)["thingGroups"]]
+        things: list[str] = []
+        for each in names:
+            for thing in self._iot.list_things_in_thing_group(thingGroupName=each)["things"]:
+                if thing not in things:
+                    things.append(thing)
+        return validate_response("iot", "ListThingsInThingGroup", {"things": things})
+
+    def add_thing_to_thing_group(self, **params: Any) -> dict[str, Any]:
+        self._record("AddThingToThingGroup", params)
+        if params.get("thingGroupName") in self.dynamic_groups:
+            raise client_error("AddThingToThingGroup", "InvalidRequestException", "cannot add to a dynamic group")
+        return dict(self._iot.add_thing_to_thing_group(**params))
 
     def describe_job(self, **params: Any) -> dict[str, Any]:
         validate_request("iot", "DescribeJob", params)

@@ -210,3 +210,35 @@ def test_fleet_watch_policy_connects_as_fleet_watch_reads_the_fleet_and_finds_th
 def test_the_fleet_reader_exception_is_narrow(doc: dict[str, Any], fragment: str) -> None:
     problems = lint_policy(doc, fleet_reader=True)
     assert problems and any(fragment in p for p in problems), problems
+
+
+def _allows(doc: dict[str, Any], action: str, resource: str, thing: str) -> bool:
+    """IoT policy evaluation for Allow statements: the thing variable resolved, `*`/`?` as wildcards."""
+    for st in doc["Statement"]:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        if st["Effect"] != "Allow" or action not in actions:
+            continue
+        for pattern in resources:
+            concrete = pattern.replace(THING_VAR, thing)
+            regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in concrete)
+            if re.fullmatch(regex, resource):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("render", [policies.core_device_policy, policies.hub_device_policy], ids=["device", "hub"])
+def test_the_status_shadow_topics_are_the_devices_own(render: Any) -> None:
+    """The `edgewatch` named shadow (the status shadow) over MQTT: this thing's only."""
+    doc = render(SCOPE)
+    base = "arn:aws:iot:eu-west-1:123456789012"
+    update = "$aws/things/{}/shadow/name/edgewatch/update"
+    assert _allows(doc, "iot:Publish", f"{base}:topic/{update.format('gw-1')}", "gw-1")
+    for answer in ("accepted", "rejected"):
+        assert _allows(doc, "iot:Subscribe", f"{base}:topicfilter/{update.format('gw-1')}/{answer}", "gw-1")
+        assert _allows(doc, "iot:Receive", f"{base}:topic/{update.format('gw-1')}/{answer}", "gw-1")
+    assert _allows(doc, "iot:UpdateThingShadow", f"{base}:thing/gw-1", "gw-1")
+    # Not another device's, nor every device's.
+    assert not _allows(doc, "iot:Publish", f"{base}:topic/{update.format('gw-2')}", "gw-1")
+    assert not _allows(doc, "iot:Subscribe", f"{base}:topicfilter/$aws/things/+/shadow/name/edgewatch/update", "gw-1")
+    assert not _allows(doc, "iot:UpdateThingShadow", f"{base}:thing/gw-2", "gw-1")

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from edgewatch.cloud import cli
 from edgewatch.cloud.policy_lint import THING_VAR, lint_policy
-from tests.cloud.conftest import ACCOUNT, REGION, OfflineAws
+from tests.cloud.conftest import ACCOUNT, NO_AWS, REGION, OfflineAws
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = f"edgewatch-components-{REGION}-{ACCOUNT}"
@@ -169,3 +169,158 @@ def test_changed_policy_document_becomes_the_new_default_version(wired: OfflineA
     assert run(wired, [*args, "--csr", str(make_csr(tmp_path, "gw-3")), "--out", str(tmp_path / "o")]) == 0
     current = json.loads(iot.get_policy(policyName="EdgeWatchCoreDevicePolicy")["policyDocument"])
     assert current["Statement"]  # the empty first version was replaced
+
+
+ORG = [
+    "--thing-group",
+    "line-1",
+    "--parent-group",
+    "eu/plant-a",
+    "--attribute",
+    "site=plant-a",
+    "--attribute",
+    "model=rpi4",
+    "--billing-group",
+    "plant-a-billing",
+]
+
+
+def organised(aws: OfflineAws, tmp_path: Path, name: str, extra: list[str]) -> int:
+    argv = ["provision", "--thing-name", name, *extra, "--repo-root", str(REPO)]
+    return run(aws, [*argv, "--csr", str(make_csr(tmp_path, name)), "--out", str(tmp_path / name)])
+
+
+def registry_state(aws: OfflineAws, thing: str) -> dict[str, object]:
+    """What provisioning leaves in the registry about one device (for comparing runs)."""
+    iot = aws.client("iot")
+    described = iot.describe_thing(thingName=thing)
+    groups = {}
+    for group in iot.list_thing_groups()["thingGroups"]:
+        meta = iot.describe_thing_group(thingGroupName=group["groupName"]).get("thingGroupMetadata", {})
+        groups[group["groupName"]] = meta.get("parentGroupName")
+    return {
+        "type": described.get("thingTypeName"),
+        "attributes": described.get("attributes"),
+        "billing": described.get("billingGroupName"),
+        "groups": groups,
+        "member_of": sorted(g["groupName"] for g in iot.list_thing_groups_for_thing(thingName=thing)["thingGroups"]),
+        "types": [t["thingTypeName"] for t in iot.list_thing_types()["thingTypes"]],
+        "billing_groups": [b["groupName"] for b in iot.list_billing_groups()["billingGroups"]],
+    }
+
+
+def test_provision_places_the_device_in_type_groups_and_billing_group_idempotently(
+    wired: OfflineAws, tmp_path: Path
+) -> None:
+    assert organised(wired, tmp_path, "gw-org", ORG) == 0
+    iot = wired.client("iot")
+    thing_type = iot.describe_thing_type(thingTypeName="EdgeWatchGateway")
+    assert thing_type["thingTypeProperties"]["searchableAttributes"] == ["site", "model"]
+    first = registry_state(wired, "gw-org")
+    assert first == {
+        "type": "EdgeWatchGateway",
+        "attributes": {"site": "plant-a", "model": "rpi4"},
+        "billing": "plant-a-billing",
+        "groups": {"eu": None, "plant-a": "eu", "line-1": "plant-a"},
+        "member_of": ["line-1"],  # one group per hierarchy: the leaf (deployments to eu reach it)
+        "types": ["EdgeWatchGateway"],
+        "billing_groups": ["plant-a-billing"],
+    }
+    assert iot.list_things_in_billing_group(billingGroupName="plant-a-billing")["things"] == ["gw-org"]
+    assert "gw-org" in iot.list_things_in_thing_group(thingGroupName="eu", recursive=True)["things"]
+    # Again: the same registry, and nothing was created or updated a second time.
+    creates = [op for op in wired.iot.operations if op.startswith(("Create", "Update"))]
+    (tmp_path / "again").mkdir()
+    assert organised(wired, tmp_path / "again", "gw-org", ORG) == 0
+    assert registry_state(wired, "gw-org") == first
+    again = [op for op in wired.iot.operations if op.startswith(("Create", "Update"))][len(creates) :]
+    # Only the certificate is new on each run (and the device policy check); the registry is untouched.
+    assert not {"CreateThing", "CreateThingType", "CreateThingGroup", "CreateBillingGroup", "UpdateThing"} & set(
+        again
+    )
+
+
+def test_changed_attributes_are_merged_into_an_existing_thing(wired: OfflineAws, tmp_path: Path) -> None:
+    iot = wired.client("iot")
+    iot.create_thing(thingName="gw-old", attributePayload={"attributes": {"owner": "ops"}})
+    extra = ["--thing-group", "g", "--attribute", "site=plant-b"]
+    assert organised(wired, tmp_path, "gw-old", extra) == 0
+    described = iot.describe_thing(thingName="gw-old")
+    assert described["thingTypeName"] == "EdgeWatchGateway"
+    assert described["attributes"] == {"owner": "ops", "site": "plant-b"}  # set by hand: kept
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--attribute", "site plant=a"], "the name may be 1-128 of"),
+        (["--attribute", "site=plant a"], "the value may be 1-800 of"),
+        (["--attribute", "site="], "the value may be 1-800 of"),
+        (["--attribute", "nokey"], "expects KEY=VALUE"),
+        (["--no-thing-type", *[f"--attribute=a{i}=v" for i in range(4)]], "without a thing type has at most 3"),
+        ([f"--attribute=a{i}=v" for i in range(51)], "with a thing type has at most 50"),
+        ([f"--searchable-attribute=s{i}" for i in range(4)], "a thing type has at most 3"),
+        (["--parent-group", "a/b/c/d/e/f/h"], "at most 7 deep"),
+        (["--parent-group", "eu/g"], "cannot be its own ancestor"),
+        (["--thing-type", "Edge Watch"], "--thing-type 'Edge Watch'"),
+        (["--billing-group", "a/b"], "--billing-group 'a/b'"),
+    ],
+)
+def test_registry_options_are_checked_before_any_aws_call(
+    aws_env: None, tmp_path: Path, caplog: pytest.LogCaptureFixture, extra: list[str], message: str
+) -> None:
+    argv = ["provision", "--thing-name", "t", "--thing-group", "g", "--bucket", "p", "--out", str(tmp_path)]
+    assert cli.main([*argv, *extra, "--repo-root", str(REPO)], deps=NO_AWS) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and message in errors[0]
+
+
+def test_a_group_under_another_parent_is_named_not_moved(
+    wired: OfflineAws, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    iot = wired.client("iot")
+    iot.create_thing_group(thingGroupName="us")
+    iot.create_thing_group(thingGroupName="line-1", parentGroupName="us")
+    assert organised(wired, tmp_path, "gw-x", ["--thing-group", "line-1", "--parent-group", "eu"]) == 1
+    assert "thing group line-1 exists under us, not under eu; AWS cannot move a group" in caplog.text
+    meta = iot.describe_thing_group(thingGroupName="line-1")["thingGroupMetadata"]
+    assert meta["parentGroupName"] == "us"
+
+
+def test_a_dynamic_group_cannot_take_a_provisioned_device(
+    wired: OfflineAws, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    iot = wired.client("iot")
+    iot.update_indexing_configuration(thingIndexingConfiguration={"thingIndexingMode": "REGISTRY"})
+    iot.create_dynamic_thing_group(thingGroupName="offline", queryString="connectivity.connected:false")
+    assert organised(wired, tmp_path, "gw-d", ["--thing-group", "offline"]) == 1
+    assert "offline is a dynamic group (its query decides its members): give a static --thing-group" in caplog.text
+
+
+def test_a_deprecated_thing_type_is_refused_with_the_way_out(
+    wired: OfflineAws, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    iot = wired.client("iot")
+    iot.create_thing_type(thingTypeName="OldGateway")
+    iot.deprecate_thing_type(thingTypeName="OldGateway")
+    assert organised(wired, tmp_path, "gw-dep", ["--thing-group", "g", "--thing-type", "OldGateway"]) == 1
+    assert "thing type OldGateway is deprecated" in caplog.text and "--thing-type" in caplog.text
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.describe_thing(thingName="gw-dep")  # refused before the thing was created
+
+
+def test_the_name_patterns_are_the_api_models() -> None:
+    from edgewatch.cloud import registry
+    from edgewatch.cloud.model import service_model
+
+    iot = service_model("iot")
+    for ours, shape in (
+        (registry.NAME, "ThingGroupName"),
+        (registry.NAME, "ThingTypeName"),
+        (registry.NAME, "BillingGroupName"),
+        (registry.ATTRIBUTE_NAME, "AttributeName"),
+        (registry.ATTRIBUTE_VALUE, "AttributeValue"),
+    ):
+        meta = iot.shape_for(shape).metadata
+        assert ours.pattern.startswith(meta["pattern"].rstrip("+*")), shape
+        assert ours.pattern.endswith(f",{meta['max']}}}"), shape

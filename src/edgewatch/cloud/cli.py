@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from edgewatch.cloud import policies
-from edgewatch.cloud.defaults import DEFAULT_DOCUMENT, DEFAULT_NUCLEUS_VERSION, DEFAULT_ROOT
+from edgewatch.cloud.defaults import (
+    DEFAULT_DOCUMENT,
+    DEFAULT_NUCLEUS_VERSION,
+    DEFAULT_ROOT,
+    DEFAULT_SEARCHABLE_ATTRIBUTES,
+    DEFAULT_THING_TYPE,
+)
 from edgewatch.cloud.deps import CloudDeps, default_deps
 
 logger = logging.getLogger(__name__)
@@ -90,12 +96,35 @@ def add_cloud_parsers(subparsers: Any) -> None:
     v = subparsers.add_parser(
         "provision",
         help="create a Greengrass core device identity and print its nucleus config.yaml",
-        description="Create the thing, its certificate (from --csr when given), the shared least-privilege IoT "
-        "policy, the token exchange role and role alias; add the thing to the group; write the certificate "
-        "(and key) with mode 0600; print config.yaml.",
+        description="Create the thing (thing type, attributes), its certificate (from --csr when given), the "
+        "shared least-privilege IoT policy, the token exchange role and role alias; add the thing to its static "
+        "group (nested under --parent-group) and billing group; write the certificate (and key) with mode 0600; "
+        "print config.yaml. What exists is reused, so running it again is safe.",
     )
     v.add_argument("--thing-name", required=True)
-    v.add_argument("--thing-group", required=True)
+    v.add_argument("--thing-group", required=True, help="static thing group of the device, created if missing")
+    v.add_argument(
+        "--parent-group",
+        metavar="GROUP[/GROUP...]",
+        help="nest --thing-group under these static groups, outermost first (e.g. eu/plant-a); created if missing",
+    )
+    v.add_argument(
+        "--thing-type",
+        default=DEFAULT_THING_TYPE,
+        help=f"thing type, created if missing (default {DEFAULT_THING_TYPE})",
+    )
+    v.add_argument("--no-thing-type", action="store_true", help="a thing without a type (at most 3 attributes)")
+    v.add_argument(
+        "--searchable-attribute",
+        action="append",
+        metavar="NAME",
+        help="searchable attributes of a thing type this creates, at most 3 "
+        f"(default {', '.join(DEFAULT_SEARCHABLE_ATTRIBUTES)})",
+    )
+    v.add_argument(
+        "--attribute", action="append", metavar="KEY=VALUE", help="thing attribute, e.g. site=plant-a; repeatable"
+    )
+    v.add_argument("--billing-group", metavar="NAME", help="billing group of the thing, created if missing")
     v.add_argument("--csr", metavar="FILE", help="PEM certificate signing request made on the device")
     v.add_argument(
         "--out", default="greengrass-device", metavar="DIR", help="where files go (default ./greengrass-device)"

@@ -29,6 +29,7 @@ from edgewatch.cloud.model import RequestShapeError
 from edgewatch.cloud.progress import LineWriter
 from edgewatch.cloud.provision import ProvisionRequest, provision
 from edgewatch.cloud.publish import publish
+from edgewatch.cloud.registry import parse_organisation
 from edgewatch.cloud.rollout import wait_for_rollout
 from edgewatch.recipe.errors import RecipeError
 
@@ -53,7 +54,8 @@ def _config_region_and_bucket(root: Path | None) -> tuple[str | None, str | None
     return publish_cfg.get("region"), publish_cfg.get("bucket")
 
 
-def _run(action: Callable[[], int]) -> int:
+def guarded(action: Callable[[], int]) -> int:
+    """Run `action`; an error the user can fix becomes one logged line and exit code 1."""
     try:
         return action()
     except (CloudError, DeploymentDocError, RequestShapeError, BuildError, RecipeError) as exc:
@@ -89,7 +91,7 @@ def run_publish(args: argparse.Namespace, deps: CloudDeps) -> int:
             sys.stdout.write(f"{item.name} {item.version} {item.arn}\n")
         return 0
 
-    return _run(action)
+    return guarded(action)
 
 
 def run_deploy(args: argparse.Namespace, deps: CloudDeps) -> int:
@@ -160,7 +162,7 @@ def run_deploy(args: argparse.Namespace, deps: CloudDeps) -> int:
         logger.error("%s", outcome.message)
         return 1
 
-    return _run(action)
+    return guarded(action)
 
 
 def run_provision(args: argparse.Namespace, deps: CloudDeps) -> int:
@@ -176,12 +178,20 @@ def run_provision(args: argparse.Namespace, deps: CloudDeps) -> int:
                 csr = Path(args.csr).read_text(encoding="utf-8")
             except OSError as exc:
                 raise CloudError(f"--csr {args.csr}: cannot read: {exc.strerror or exc}") from exc
+        organisation = parse_organisation(  # every registry option checked before any AWS call
+            thing_group=args.thing_group,
+            thing_type=None if args.no_thing_type else args.thing_type,
+            searchable_attributes=args.searchable_attribute,
+            attribute_pairs=args.attribute or [],
+            parent_group=args.parent_group,
+            billing_group=args.billing_group,
+        )
         clients = deps.client_maker(args.profile, args.region, config_region)
         result = provision(
             clients,
             ProvisionRequest(
                 thing_name=args.thing_name,
-                thing_group=args.thing_group,
+                organisation=organisation,
                 bucket_prefix=prefix,
                 out_dir=Path(args.out),
                 csr=csr,
@@ -201,4 +211,4 @@ def run_provision(args: argparse.Namespace, deps: CloudDeps) -> int:
         sys.stdout.write(result.config_yaml)
         return 0
 
-    return _run(action)
+    return guarded(action)

@@ -7,8 +7,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from edgewatch.cloud import versions
 from edgewatch.cloud.aws import ClientFactory, partition_of
 from edgewatch.cloud.deployment_doc import (
@@ -19,8 +17,9 @@ from edgewatch.cloud.deployment_doc import (
     render_deployment,
     target_kind,
 )
-from edgewatch.cloud.errors import CloudError, client_error_code
+from edgewatch.cloud.errors import CloudError
 from edgewatch.cloud.publish import component_arn, published_versions
+from edgewatch.cloud.registry import ensure_static_group
 
 logger = logging.getLogger(__name__)
 
@@ -83,22 +82,12 @@ def dry_run_requests(params: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def ensure_thing_group(clients: ClientFactory, name: str) -> bool:
-    """Create the thing group if missing; True when created."""
-    iot = clients.client("iot")
-    try:
-        iot.describe_thing_group(thingGroupName=name)
-        return False
-    except ClientError as exc:
-        if client_error_code(exc) != "ResourceNotFoundException":
-            raise
-    try:
-        iot.create_thing_group(thingGroupName=name)
-    except ClientError as exc:
-        if client_error_code(exc) != "ResourceAlreadyExistsException":  # created concurrently
-            raise
-        return False
-    logger.info("created thing group %s", name)
-    return True
+    """Create the thing group (a static root group) if missing; True when created.
+
+    An existing group is used as it is: nested, or dynamic (`edgewatch fleet group create`), whose
+    ARN is a thinggroup ARN like any other, so Greengrass deploys to its members of the moment.
+    """
+    return ensure_static_group(clients.client("iot"), name)
 
 
 def create_deployment(clients: ClientFactory, params: dict[str, Any]) -> str:

@@ -245,7 +245,7 @@ def fleet_provisioning_template(
 
 
 def operator_policy(scope: Scope, bucket_prefix: str) -> Policy:
-    """What the person running `edgewatch publish|deploy|provision` needs, and no more."""
+    """What the person running `edgewatch publish|deploy|provision|fleet index|fleet group` needs, and no more."""
     p = scope.partition
     gg = f"arn:{p}:greengrass:{scope.region}:{scope.account}"
     return _doc(
@@ -299,10 +299,17 @@ def operator_policy(scope: Scope, bucket_prefix: str) -> Policy:
             "Resource": [scope.iot("job/*"), scope.iot("thinggroup/*"), scope.iot("thing/*")],
         },
         {
-            # These three actions have no resource-level permissions: "*" is the only resource AWS accepts.
+            # These actions have no resource-level permissions: "*" is the only resource AWS accepts
+            # (the indexing configuration is the account's, `edgewatch fleet index enable`).
             "Sid": "ProvisioningWithoutResourceLevelPermissions",
             "Effect": "Allow",
-            "Action": ["iot:DescribeEndpoint", "iot:CreateKeysAndCertificate", "iot:CreateCertificateFromCsr"],
+            "Action": [
+                "iot:DescribeEndpoint",
+                "iot:CreateKeysAndCertificate",
+                "iot:CreateCertificateFromCsr",
+                "iot:GetIndexingConfiguration",
+                "iot:UpdateIndexingConfiguration",
+            ],
             "Resource": "*",
         },
         {
@@ -310,13 +317,32 @@ def operator_policy(scope: Scope, bucket_prefix: str) -> Policy:
             "Effect": "Allow",
             "Action": [
                 "iot:CreateThing",
+                "iot:UpdateThing",
                 "iot:AttachThingPrincipal",
                 "iot:DescribeThingGroup",
                 "iot:CreateThingGroup",
                 "iot:AddThingToThingGroup",
                 "iot:ListThingsInThingGroup",
+                "iot:DescribeThingType",
+                "iot:CreateThingType",
+                "iot:DescribeBillingGroup",
+                "iot:CreateBillingGroup",
+                "iot:AddThingToBillingGroup",
+                "iot:RemoveThingFromBillingGroup",
             ],
-            "Resource": [scope.iot("thing/*"), scope.iot("thinggroup/*")],
+            "Resource": [
+                scope.iot("thing/*"),
+                scope.iot("thinggroup/*"),
+                scope.iot("thingtype/*"),
+                scope.iot("billinggroup/*"),
+            ],
+        },
+        {
+            # `edgewatch fleet group create`: a dynamic group is a thing group over the AWS_Things index.
+            "Sid": "DynamicGroups",
+            "Effect": "Allow",
+            "Action": ["iot:CreateDynamicThingGroup", "iot:UpdateDynamicThingGroup"],
+            "Resource": [scope.iot("thinggroup/*"), scope.iot("index/AWS_Things")],
         },
         {
             "Sid": "DevicePolicy",

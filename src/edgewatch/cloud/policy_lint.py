@@ -19,6 +19,8 @@ NO_RESOURCE_LEVEL_ACTIONS = frozenset(
         "iot:describeendpoint",
         "iot:createkeysandcertificate",
         "iot:createcertificatefromcsr",
+        "iot:getindexingconfiguration",
+        "iot:updateindexingconfiguration",
     }
 )
 # Reserved fleet-provisioning topics: AWS answers only the connection that asked.

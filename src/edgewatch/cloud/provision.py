@@ -1,8 +1,10 @@
 """`edgewatch provision`: one Greengrass core device, end to end, least privilege by default.
 
-Thing, certificate (from a CSR when given, so the key never leaves the device), the shared device
-IoT policy, the token-exchange role and role alias, thing group membership; key and certificate
-are written 0600; the nucleus config.yaml is returned for printing.
+Thing (with its thing type and attributes), certificate (from a CSR when given, so the key never
+leaves the device), the shared device IoT policy, the token-exchange role and role alias, thing
+group membership (nested static groups) and billing group; key and certificate are written 0600;
+the nucleus config.yaml is returned for printing. Everything but the certificate is created only
+when missing, so provisioning a device again converges.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from botocore.exceptions import ClientError
 
 from edgewatch.cloud import policies
 from edgewatch.cloud.aws import ClientFactory, account_id, partition_of
-from edgewatch.cloud.deploy import ensure_thing_group
 from edgewatch.cloud.errors import CloudError, client_error_code
 from edgewatch.cloud.nucleus_config import CERT_FILE, KEY_FILE, NucleusSettings, render_config_yaml
 from edgewatch.cloud.policy_lint import lint_policy
 from edgewatch.cloud.recipes import bucket_name
+from edgewatch.cloud.registry import Organisation, organise
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ProvisionRequest:
     thing_name: str
-    thing_group: str
+    organisation: Organisation  # thing group (and its parents), thing type, attributes, billing group
     bucket_prefix: str
     out_dir: Path
     csr: str | None = None
@@ -145,8 +147,7 @@ def provision(clients: ClientFactory, request: ProvisionRequest) -> ProvisionRes
         request.iot_cred_endpoint or iot.describe_endpoint(endpointType="iot:CredentialProvider")["endpointAddress"]
     )
 
-    thing_arn = iot.create_thing(thingName=request.thing_name)["thingArn"]
-    ensure_thing_group(clients, request.thing_group)
+    thing_arn = organise(iot, request.thing_name, request.organisation)
 
     files: list[Path] = []
     out = request.out_dir
@@ -169,7 +170,6 @@ def provision(clients: ClientFactory, request: ProvisionRequest) -> ProvisionRes
     )
     role_arn = ensure_token_exchange_role(clients, request, access)
     alias_arn = ensure_role_alias(clients, request.role_alias, role_arn)
-    iot.add_thing_to_thing_group(thingGroupName=request.thing_group, thingName=request.thing_name)
 
     settings = NucleusSettings(
         thing_name=request.thing_name,

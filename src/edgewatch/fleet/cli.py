@@ -1,11 +1,19 @@
-"""`edgewatch fleet watch`: argument parsing only; the watch loop and its transports load when it runs."""
+"""`edgewatch fleet watch | index enable | group create`: argument parsing only.
+
+The watch loop, its transports and boto3 load when a command runs. The AWS handlers take
+`(args, deps=None)` like the cloud commands: `deps` (a `CloudDeps`) hands in the clients.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
+from edgewatch.cloud.defaults import STATUS_SHADOW
+from edgewatch.cloud.deps import CloudDeps, default_deps
 from edgewatch.fleet.model import DEFAULT_INTERVAL_S, SORT_KEYS
 from edgewatch.fleet.transport import CLIENT_ID_PREFIX  # stdlib only at import time
 
@@ -47,8 +55,88 @@ def add_fleet_parser(subparsers: Any) -> None:
     w.add_argument("--duration", type=_positive, help="stop after this many seconds (default: until Ctrl-C)")
     w.set_defaults(func=run_watch)
 
+    index = commands.add_parser("index", help="fleet indexing (registry, status shadow, connectivity)")
+    index_commands = index.add_subparsers(dest="index_command", required=True)
+    e = index_commands.add_parser(
+        "enable",
+        help=f"index the registry, the named shadow {STATUS_SHADOW!r} and connectivity (for dynamic groups)",
+        description="UpdateIndexingConfiguration: thingIndexingMode REGISTRY_AND_SHADOW, "
+        f"thingConnectivityIndexingMode STATUS, namedShadowIndexingMode ON with {STATUS_SHADOW!r} in the filter. "
+        "What the account already indexes is kept; nothing is sent when all of it is on. Fleet indexing is "
+        "billed per indexed update and per query (AWS IoT Device Management pricing).",
+    )
+    _aws_options(e)
+    e.set_defaults(func=run_index_enable)
+
+    group = commands.add_parser("group", help="dynamic thing groups")
+    group_commands = group.add_subparsers(dest="group_command", required=True)
+    g = group_commands.add_parser(
+        "create",
+        help="create a dynamic thing group from a fleet indexing query (a target for `edgewatch deploy`)",
+        description="CreateDynamicThingGroup on the AWS_Things index. Running it again with the same query does "
+        "nothing; another query needs --update. Needs `edgewatch fleet index enable` first.",
+    )
+    g.add_argument("name", metavar="NAME")
+    g.add_argument("--query", required=True, help="fleet indexing query, e.g. 'connectivity.connected:false'")
+    g.add_argument("--update", action="store_true", help="replace the query of an existing dynamic group")
+    _aws_options(g)
+    g.set_defaults(func=run_group_create)
+
+
+def _aws_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", help="AWS profile (default: boto3's chain)")
+    parser.add_argument("--region", help="AWS region (default: AWS_REGION / the profile's)")
+
 
 def run_watch(args: argparse.Namespace) -> int:
     from edgewatch.fleet.watch import watch_from_args
 
     return watch_from_args(args)
+
+
+def run_index_enable(args: argparse.Namespace, deps: CloudDeps | None = None) -> int:
+    from edgewatch.cloud.commands import guarded
+    from edgewatch.fleet.indexing import enable_indexing
+
+    given = deps or default_deps()
+
+    def action() -> int:
+        iot = given.client_maker(args.profile, args.region, None).client("iot")
+        changed = enable_indexing(iot)
+        state = "enabled (the index rebuilds: queries and dynamic groups fill in over the next minutes)"
+        sys.stdout.write(f"fleet indexing {state if changed else 'already enabled'}: registry and shadow, "
+                         f"named shadow {STATUS_SHADOW}, connectivity\n")
+        return 0
+
+    return guarded(action)
+
+
+def run_group_create(args: argparse.Namespace, deps: CloudDeps | None = None) -> int:
+    from edgewatch.cloud.commands import guarded
+    from edgewatch.fleet.indexing import create_dynamic_group
+
+    given = deps or default_deps()
+
+    def action() -> int:
+        iot = given.client_maker(args.profile, args.region, None).client("iot")
+        outcome = create_dynamic_group(iot, args.name, args.query, update=args.update)
+        sys.stdout.write(f"{outcome.action} {outcome.name} {outcome.arn}\n")
+        return 0
+
+    return guarded(action)
+
+
+def main(argv: list[str] | None = None, deps: CloudDeps | None = None) -> int:
+    """Standalone entry (`python -m edgewatch.fleet.cli ...`); tests pass `deps`."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    parser = argparse.ArgumentParser(prog="edgewatch")
+    add_fleet_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    if args.func is run_watch:
+        return run_watch(args)
+    result: int = args.func(args, deps)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
