@@ -285,6 +285,8 @@ def test_a_group_under_another_parent_is_named_not_moved(
     assert "thing group line-1 exists under us, not under eu; AWS cannot move a group" in caplog.text
     meta = iot.describe_thing_group(thingGroupName="line-1")["thingGroupMetadata"]
     assert meta["parentGroupName"] == "us"
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.describe_thing(thingName="gw-x")
 
 
 def test_a_dynamic_group_cannot_take_a_provisioned_device(
@@ -295,6 +297,8 @@ def test_a_dynamic_group_cannot_take_a_provisioned_device(
     iot.create_dynamic_thing_group(thingGroupName="offline", queryString="connectivity.connected:false")
     assert organised(wired, tmp_path, "gw-d", ["--thing-group", "offline"]) == 1
     assert "offline is a dynamic group (its query decides its members): give a static --thing-group" in caplog.text
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.describe_thing(thingName="gw-d")  # refused before the thing was created
 
 
 def test_a_deprecated_thing_type_is_refused_with_the_way_out(

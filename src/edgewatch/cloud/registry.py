@@ -182,14 +182,19 @@ def ensure_thing(iot: Any, name: str, thing_type: str | None, attributes: Mappin
     return str(described["thingArn"])
 
 
-def ensure_static_group(iot: Any, name: str, parent: str | None = None) -> bool:
+def ensure_static_group(iot: Any, name: str, parent: str | None = None, *, for_members: bool = False) -> bool:
     """Create the static thing group (under `parent` when given) if missing; True when created.
 
     AWS cannot move a group to another parent, and a dynamic group has no parent and no explicit
     members: both are errors that name the group, rather than a request AWS would refuse later.
+    `for_members`: things will be added to it, so an existing dynamic group is an error.
     """
     described = _describe(iot.describe_thing_group, thingGroupName=name)
     if described is not None:
+        if for_members and described.get("queryString"):
+            raise CloudError(
+                f"thing group {name} is a dynamic group (its query decides its members): give a static --thing-group"
+            )
         if parent is not None and described.get("queryString"):
             raise CloudError(f"thing group {name} is a dynamic group: it cannot sit under --parent-group {parent}")
         current_parent = (described.get("thingGroupMetadata") or {}).get("parentGroupName")
@@ -216,18 +221,10 @@ def ensure_static_group(iot: Any, name: str, parent: str | None = None) -> bool:
 def ensure_group_path(iot: Any, parents: Sequence[str], leaf: str) -> None:
     """Each group of `parents` + `leaf`, outermost first, created under the one before it."""
     parent: str | None = None
-    for name in (*parents, leaf):
+    for name in parents:
         ensure_static_group(iot, name, parent)
         parent = name
-
-
-def add_to_static_group(iot: Any, group: str, thing: str) -> None:
-    described = _describe(iot.describe_thing_group, thingGroupName=group)
-    if described is not None and described.get("queryString"):
-        raise CloudError(
-            f"thing group {group} is a dynamic group (its query decides its members): give a static --thing-group"
-        )
-    iot.add_thing_to_thing_group(thingGroupName=group, thingName=thing)
+    ensure_static_group(iot, leaf, parent, for_members=True)
 
 
 def ensure_billing_group(iot: Any, name: str, thing: str) -> bool:
@@ -252,12 +249,16 @@ def ensure_billing_group(iot: Any, name: str, thing: str) -> bool:
 
 
 def organise(iot: Any, thing: str, org: Organisation) -> str:
-    """Thing type, thing (with attributes), group path and membership, billing group; the thing's ARN."""
+    """Thing type, group path, thing (with attributes) and membership, billing group; the thing's ARN.
+
+    The type and the groups come first: what AWS's current state refuses (a deprecated type, a group
+    under another parent, a dynamic group) stops provisioning before the thing exists.
+    """
     if org.thing_type:
         ensure_thing_type(iot, org.thing_type, org.searchable_attributes)
-    arn = ensure_thing(iot, thing, org.thing_type, org.attributes)
     ensure_group_path(iot, org.parent_groups, org.thing_group)
-    add_to_static_group(iot, org.thing_group, thing)
+    arn = ensure_thing(iot, thing, org.thing_type, org.attributes)
+    iot.add_thing_to_thing_group(thingGroupName=org.thing_group, thingName=thing)
     if org.billing_group:
         ensure_billing_group(iot, org.billing_group, thing)
     return arn

@@ -88,7 +88,7 @@ def _aws_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="AWS region (default: AWS_REGION / the profile's)")
 
 
-def run_watch(args: argparse.Namespace) -> int:
+def run_watch(args: argparse.Namespace, deps: CloudDeps | None = None) -> int:  # deps unused: MQTT from args
     from edgewatch.fleet.watch import watch_from_args
 
     return watch_from_args(args)
@@ -132,8 +132,6 @@ def main(argv: list[str] | None = None, deps: CloudDeps | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edgewatch")
     add_fleet_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    if args.func is run_watch:
-        return run_watch(args)
     result: int = args.func(args, deps)
     return result
 
