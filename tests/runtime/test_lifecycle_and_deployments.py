@@ -86,6 +86,26 @@ def test_component_rejecting_a_configuration_fails_the_deployment_and_keeps_the_
     assert started_pids(runtime_root, "com.test.A") == first
 
 
+
+def test_artifacts_are_staged_only_after_the_configuration_was_accepted(workspace, start_runtime, runtime_root):
+    workspace.probe("com.test.A", "1.0.0", config="{rejectIf: bad, level: 1}")
+    rt = start_runtime()
+    rt.deploy(request(workspace, merge={"com.test.A": "1.0.0"}))
+    first = ready(runtime_root, "com.test.A")
+    source = workspace.artifacts / "com.test.A" / "1.0.0" / "probe.py"
+    source.write_text(source.read_text() + "\n# edited\n")
+    staged = runtime_root / "packages" / "artifacts" / "com.test.A" / "1.0.0" / "probe.py"
+    rejected = rt.deploy(request(workspace, merge={"com.test.A": "1.0.0"},
+                                 config_updates={"com.test.A": ConfigUpdate({"bad": "no"})}))
+    assert (rejected.status, rejected.error_types) == ("FAILED", ["COMPONENT_CONFIGURATION_REJECTED"])
+    assert rejected.detailed_status == "FAILED_NO_STATE_CHANGE"
+    assert "# edited" not in staged.read_text()  # nothing was copied for a deployment that was refused
+    assert started_pids(runtime_root, "com.test.A") == first
+    accepted = rt.deploy(request(workspace, merge={"com.test.A": "1.0.0"},
+                                 config_updates={"com.test.A": ConfigUpdate({"level": 2})}))
+    assert accepted.status == "SUCCEEDED" and "# edited" in staged.read_text()
+    wait_until(lambda: len(started_pids(runtime_root, "com.test.A")) == 2, what="restarted on the new artifact")
+
 def test_failed_install_rolls_back_to_the_previous_version_without_touching_others(
         workspace, start_runtime, runtime_root):
     workspace.probe("com.test.A", "1.0.0", config="{v: 1}")
