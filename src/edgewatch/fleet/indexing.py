@@ -30,11 +30,11 @@ _NAMED_SHADOW_FIELD = re.compile(r"\bshadow\.name\.([$a-zA-Z0-9:_-]+)\.")
 _CLASSIC_SHADOW_FIELD = re.compile(r"\bshadow\.(reported|desired|delta|metadata|hasDelta|version)\b")
 _CONNECTIVITY_FIELD = re.compile(r"\bconnectivity\.")
 
-# The README's ready-made queries (shadow keys: the router's status shadow, `reported.versions.<name
-# with _ for .>` and `reported.alerts.<severity>` counts). Lucene field paths split on dots, hence `_`.
+# The README's ready-made queries, on the keys of the AlertRouter's status shadow (alert_router.status_shadow:
+# `versions.<component name without com.edgewatch.>`, `firingAlerts.<severity>` counts, 0 included).
 READY_QUERIES = {
-    "outdated-collector": f"shadow.name.{STATUS_SHADOW}.reported.versions.com_edgewatch_MetricsCollector:0.1.*",
-    "critical-alerts": f"shadow.name.{STATUS_SHADOW}.reported.alerts.critical>0",
+    "outdated-collector": f"shadow.name.{STATUS_SHADOW}.reported.versions.MetricsCollector:0.1.*",
+    "critical-alerts": f"shadow.name.{STATUS_SHADOW}.reported.firingAlerts.critical>0",
     "disconnected": "connectivity.connected:false",
 }
 
