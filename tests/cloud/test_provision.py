@@ -328,3 +328,25 @@ def test_the_name_patterns_are_the_api_models() -> None:
         meta = iot.shape_for(shape).metadata
         assert ours.pattern.startswith(meta["pattern"].rstrip("+*")), shape
         assert ours.pattern.endswith(f",{meta['max']}}}"), shape
+
+
+def test_a_new_billing_group_moves_the_thing(wired: OfflineAws, tmp_path: Path) -> None:
+    assert organised(wired, tmp_path, "gw-b", ["--thing-group", "g", "--billing-group", "cost-a"]) == 0
+    (tmp_path / "b").mkdir()
+    assert organised(wired, tmp_path / "b", "gw-b", ["--thing-group", "g", "--billing-group", "cost-b"]) == 0
+    iot = wired.client("iot")
+    assert iot.describe_thing(thingName="gw-b")["billingGroupName"] == "cost-b"
+    assert iot.list_things_in_billing_group(billingGroupName="cost-a")["things"] == []
+    assert iot.list_things_in_billing_group(billingGroupName="cost-b")["things"] == ["gw-b"]
+
+
+def test_an_existing_thing_type_is_used_as_it_is(
+    wired: OfflineAws, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    iot = wired.client("iot")
+    iot.create_thing_type(thingTypeName="EdgeWatchGateway", thingTypeProperties={"searchableAttributes": ["site"]})
+    assert organised(wired, tmp_path, "gw-t", ["--thing-group", "g", "--attribute", "model=rpi5"]) == 0
+    assert "exists without searchable attribute(s) model; left as it is" in caplog.text
+    described = iot.describe_thing_type(thingTypeName="EdgeWatchGateway")
+    assert described["thingTypeProperties"]["searchableAttributes"] == ["site"]
+    assert iot.describe_thing(thingName="gw-t")["attributes"] == {"model": "rpi5"}
