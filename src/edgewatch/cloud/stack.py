@@ -130,7 +130,8 @@ def upload_code(s3: Any, bucket: str, data: bytes) -> str:
         logger.info("Lambda code s3://%s/%s already uploaded", bucket, key)
         return key
     except ClientError as exc:
-        if client_error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+        # Without s3:ListBucket a missing key answers 403, not 404: upload, and let PutObject say if denied.
+        if client_error_code(exc) not in ("404", "NoSuchKey", "NotFound", "403", "Forbidden", "AccessDenied"):
             raise
     s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/zip")
     return key
@@ -262,12 +263,18 @@ class StackDeployer:
             if missing:
                 raise StackError(f"creating stack {stack} needs " + ", ".join(f"--parameter {m}=..." for m in missing))
         name = f"edgewatch-{uuid.uuid4().hex[:12]}"
-        created = self.cfn.create_change_set(
-            StackName=stack, ChangeSetName=name, ChangeSetType=kind, TemplateBody=template_body, Parameters=params,
-            Capabilities=CAPABILITIES, Description="edgewatch cloud deploy",
-        )  # fmt: skip
-        change_set = self._wait_change_set(created["Id"], stack)
-        if change_set is None:
+        try:
+            created = self.cfn.create_change_set(
+                StackName=stack, ChangeSetName=name, ChangeSetType=kind, TemplateBody=template_body,
+                Parameters=params, Capabilities=CAPABILITIES, Description="edgewatch cloud deploy",
+            )  # fmt: skip
+        except ClientError as exc:
+            # Some endpoints refuse an empty change set at once rather than creating a FAILED one.
+            if not any(text in str(exc) for text in NO_CHANGES):
+                raise
+            created = None
+        change_set = self._wait_change_set(created["Id"], stack) if created else None
+        if change_set is None or created is None:
             self._write(f"no changes: stack {stack} is up to date")
             return "unchanged"
         changes = change_set.get("Changes", [])
