@@ -33,6 +33,19 @@ def start_component() -> ComponentEnv:
     )
 
 
+def component_version(component: str, module_file: str | Path) -> str | None:
+    """The version of `component` this code was deployed as, or None (run from a source tree).
+
+    Greengrass recipes have no variable for a component's own version, but the nucleus (and the
+    local runtime) unpack artifacts under `.../artifacts-unarchived/<component>/<version>/`, and the
+    component's code runs from there: the folder below the one named after the component is the version.
+    """
+    for folder in Path(module_file).resolve().parents:
+        if folder.parent.name == component and folder.parent.parent.name.startswith("artifacts"):
+            return folder.name or None
+    return None
+
+
 def stop_on_signals() -> threading.Event:
     """An event set on SIGTERM (how the nucleus stops a component) or SIGINT, for a clean shutdown."""
     stop = threading.Event()

@@ -3,12 +3,14 @@
 
     {"schema": "edgewatch.health/1", "component": "com.edgewatch.MetricsCollector", "thing": "gw-01",
      "ts": 1763800000123, "intervalSeconds": 30, "status": "healthy" | "degraded",
-     "reasons": ["outbox depth 5000 >= 4000"], "counters": {"iot_batches_published_total": 12}}
+     "reasons": ["outbox depth 5000 >= 4000"], "counters": {"iot_batches_published_total": 12},
+     "version": "0.1.0"}
 
 `status` is the component's own verdict; a consumer adds a third, "silent", when no document arrived
 for 3 intervals (`is_silent`). `reasons` says in words why a component is degraded (empty when
-healthy). `counters` is a flat map of finite numbers, free for each component to fill. Unknown
-fields are ignored, as for the metric message.
+healthy). `counters` is a flat map of finite numbers, free for each component to fill. `version`
+(optional) is the component version that sent it, when the component knows it (see
+`component_env.component_version`). Unknown fields are ignored, as for the metric message.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ SILENT_AFTER_INTERVALS = 3
 MAX_REASONS = 20
 MAX_REASON_CHARS = 300
 MAX_COUNTERS = 100
+MAX_VERSION_CHARS = 64
 
 HealthStatus = Literal["healthy", "degraded"]
 
@@ -49,13 +52,17 @@ class HealthMessage:
     status: HealthStatus
     reasons: tuple[str, ...] = ()
     counters: Mapping[str, float] = field(default_factory=dict)
+    version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "schema": SCHEMA_ID, "component": self.component, "thing": self.thing, "ts": self.ts,
             "intervalSeconds": self.interval_seconds, "status": self.status,
             "reasons": list(self.reasons), "counters": dict(self.counters),
         }  # fmt: skip
+        if self.version is not None:
+            doc["version"] = self.version
+        return doc
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
@@ -63,7 +70,7 @@ class HealthMessage:
 
 def build(
     *, component: str, thing: str, ts_ms: int, interval_seconds: float, reasons: list[str] | tuple[str, ...] = (),
-    counters: Mapping[str, float] | None = None,
+    counters: Mapping[str, float] | None = None, version: str | None = None,
 ) -> HealthMessage:
     """A health document: degraded exactly when there is a reason. Non-finite counters are left out
     and reasons are cut to the bounds, so the result always encodes."""
@@ -74,6 +81,7 @@ def build(
     return HealthMessage(
         component=component, thing=thing, ts=int(ts_ms), interval_seconds=float(interval_seconds),
         status="degraded" if clean_reasons else "healthy", reasons=clean_reasons, counters=clean_counters,
+        version=version[:MAX_VERSION_CHARS] if version else None,
     )  # fmt: skip
 
 
@@ -108,6 +116,9 @@ def validation_errors(doc: Any) -> list[str]:
         isinstance(k, str) and _is_finite_number(v) for k, v in counters.items()
     ):
         errors.append(f"'counters' must be an object of at most {MAX_COUNTERS} finite numbers")
+    version = doc.get("version")
+    if "version" in doc and (not isinstance(version, str) or not 0 < len(version) <= MAX_VERSION_CHARS):
+        errors.append(f"'version' must be a non-empty string of at most {MAX_VERSION_CHARS} characters")
     return errors
 
 
@@ -118,6 +129,7 @@ def from_dict(doc: Any) -> HealthMessage:
     return HealthMessage(
         component=doc["component"], thing=doc["thing"], ts=doc["ts"], interval_seconds=float(doc["intervalSeconds"]),
         status=doc["status"], reasons=tuple(doc.get("reasons", [])), counters=dict(doc.get("counters", {})),
+        version=doc.get("version"),
     )  # fmt: skip
 
 

@@ -20,9 +20,12 @@ def test_recipe_defaults_match_code_and_access_is_least_privilege() -> None:
     assert grants == {
         ("aws.greengrass.ipc.pubsub", "aws.greengrass#SubscribeToTopic", "edgewatch/metrics"),
         ("aws.greengrass.ipc.pubsub", "aws.greengrass#SubscribeToTopic", "edgewatch/silences"),
+        ("aws.greengrass.ipc.pubsub", "aws.greengrass#SubscribeToTopic", "edgewatch/health"),
         ("aws.greengrass.ipc.pubsub", "aws.greengrass#PublishToTopic", "edgewatch/alerts"),
         ("aws.greengrass.ipc.pubsub", "aws.greengrass#PublishToTopic", "edgewatch/health"),
         ("aws.greengrass.ipc.mqttproxy", "aws.greengrass#PublishToIoTCore", "dt/edgewatch/{iot:thingName}/alerts"),
+        ("aws.greengrass.ipc.mqttproxy", "aws.greengrass#PublishToIoTCore",
+         "$aws/things/{iot:thingName}/shadow/name/edgewatch/update"),
         ("aws.greengrass.SecretManager", "aws.greengrass#GetSecretValue",
          "arn:aws:secretsmanager:*:*:secret:edgewatch/slack-*"),
     }  # fmt: skip

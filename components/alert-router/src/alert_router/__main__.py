@@ -8,19 +8,22 @@ import threading
 import time
 from collections.abc import Callable
 
+import alert_router
 from alert_router.config import RouterConfig, parse_config, validity_reason
 from alert_router.core import RouterCore
 from alert_router.delivery import Deliverer
-from alert_router.inbox import fleet_message, metrics_message, silence_message
+from alert_router.inbox import fleet_message, health_message, metrics_message, silence_message
 from alert_router.ipc_adapter import RouterIpc
 from alert_router.outbox import Outbox
 from alert_router.secrets import Redactor, SecretSource
-from alert_router.service import RouterService
+from alert_router.service import COMPONENT, RouterService
+from alert_router.shadow_publisher import ShadowPublisher
 from alert_router.silence_store import SILENCES_FILE, SilenceStore
 from alert_router.startup import LAST_GOOD_FILE, LastGoodConfig, startup_config
+from alert_router.status_shadow import ShadowSchedule
 from alert_router.wiring import IntegrationFactory, silence_book
 from edgewatch_shared.backoff import Backoff
-from edgewatch_shared.component_env import start_component, stop_on_signals
+from edgewatch_shared.component_env import component_version, start_component, stop_on_signals
 from edgewatch_shared.config_handover import ConfigHandover
 from edgewatch_shared.ipc_connection import EXIT_ACCESS_DENIED
 from edgewatch_shared.private_files import read_json
@@ -54,17 +57,22 @@ def main() -> int:
                           max_age=config.max_notification_age)
     factory = IntegrationFactory(thing, SecretSource(ipc.get_secret_value, redactor), ipc.publish_iot_core,
                                  ipc.publish_local)  # fmt: skip
+    shadow = ShadowPublisher(thing, ipc.publish_iot_core, ShadowSchedule(config.status_shadow), time.time)
     service = RouterService(core=core, outbox=outbox, deliverer=deliverer, integrations_for=factory,
                             health_path=work_path / HEALTH_FILE, state_path=work_path / STATE_FILE,
                             publish_health=ipc.publish_local, fallback_reason=start.fallback_reason,
-                            config_updates=updates)  # fmt: skip
+                            config_updates=updates, status_shadow=shadow,
+                            version=component_version(COMPONENT, alert_router.__file__))  # fmt: skip
 
     def subscribe(config: RouterConfig) -> None:
         ipc.max_message_bytes = config.max_message_bytes
-        ipc.set_subscriptions({
+        topics = {
             config.metrics_topic: lambda doc: service.submit(metrics_message(doc)),
             config.silences_topic: lambda doc: service.submit(silence_message(doc)),
-        })  # fmt: skip
+        }
+        if config.status_shadow.enabled:  # the other components' versions and depths, for the shadow
+            topics.setdefault(config.health_topic, lambda doc: service.submit(health_message(doc)))
+        ipc.set_subscriptions(topics)
         ipc.set_iot_core_subscriptions(config.fleet.filters(),
                                        lambda topic, doc: service.submit(fleet_message(topic, doc)))  # fmt: skip
 
@@ -86,6 +94,7 @@ def main() -> int:
         stop.set()
         deliverer.stop()
         ipc.close()
+        shadow.wait(2.0)
         outbox.close()
         silences.close()
     if ipc.orphaned.is_set():
@@ -97,14 +106,20 @@ def main() -> int:
 def _keep_connected(
     ipc: RouterIpc, service: RouterService, subscribe: Callable[[RouterConfig], None], stop: threading.Event
 ) -> None:
-    topics = (service.config.metrics_topic, service.config.silences_topic, service.config.fleet.filters())
+    topics = _topics(service.config)
     while not stop.wait(1.0):
         ipc.connect()  # reconnects with backoff after a nucleus restart; streams re-open on connect
         ipc.max_message_bytes = service.config.max_message_bytes
-        current = (service.config.metrics_topic, service.config.silences_topic, service.config.fleet.filters())
+        current = _topics(service.config)
         if current != topics:
             subscribe(service.config)
             topics = current
+
+
+def _topics(config: RouterConfig) -> tuple[object, ...]:
+    """What the subscriptions depend on: a change means subscribing again."""
+    return (config.metrics_topic, config.silences_topic, config.fleet.filters(), config.status_shadow.enabled,
+            config.health_topic)  # fmt: skip
 
 
 def _announce(config: RouterConfig, thing: str, outbox: Outbox) -> None:

@@ -17,6 +17,7 @@ from alert_router.fleet import DEVICE_SILENT_DEFAULTS, FleetSpec, parse_fleet
 from alert_router.inhibition import InhibitRule, parse_inhibit_rules
 from alert_router.routing import Route, parse_route
 from alert_router.rules import DEFAULT_RULES, Rule, parse_rules
+from alert_router.status_shadow import STATUS_SHADOW_DEFAULTS, ShadowSpec, parse_status_shadow
 from alert_router.validation import check_shape, short_reason
 from edgewatch_shared.config_values import ConfigValueError, as_int, as_str
 from edgewatch_shared.durations import parse_duration
@@ -49,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "maxNotificationAgeSeconds": 86400,
     "iotCoreInputs": [],
     "deviceSilent": DEVICE_SILENT_DEFAULTS,
+    "statusShadow": STATUS_SHADOW_DEFAULTS,
 }  # fmt: skip
 MAX_MESSAGE_BYTES = 24 << 20  # the IPC frame limit: no message can be larger anyway
 
@@ -109,6 +111,7 @@ class RouterConfig:
     inbox_max_bytes: int = 16 << 20  # messages waiting for the router loop, estimated size
     max_notification_age: float = 86400.0  # a queued notification older than this is dropped unsent
     fleet: FleetSpec = field(default_factory=FleetSpec)  # IoT Core inputs and DeviceSilent (a hub); off by default
+    status_shadow: ShadowSpec = field(default_factory=ShadowSpec)  # the named shadow `edgewatch` (status_shadow.py)
 
     def integrations(self) -> list[IntegrationSpec]:
         return [i for specs in self.receivers.values() for i in specs]
@@ -147,6 +150,7 @@ def parse_config(raw: Mapping[str, Any] | None) -> RouterConfig:
         max_notification_age=parse_duration("maxNotificationAgeSeconds", doc["maxNotificationAgeSeconds"],
                                             minimum=60, maximum=365 * 86400, allow_zero=False),
         fleet=parse_fleet(doc["iotCoreInputs"], doc["deviceSilent"]),
+        status_shadow=parse_status_shadow(doc["statusShadow"]),
     )  # fmt: skip
 
 

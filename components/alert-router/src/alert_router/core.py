@@ -53,6 +53,7 @@ class RouterCore:
         self.fleet = FleetWatch(config.fleet)
         self.dispatcher = Dispatcher(config.route, Inhibitor(config.inhibit_rules), self.silences.silenced_by, thing)
         self.stats = CoreStats()
+        self.last_sample_ms: int | None = None  # the newest metrics message's own time, for the status shadow
         if restored:
             self._restore(restored, now)
 
@@ -123,6 +124,8 @@ class RouterCore:
                                    str(err)[:300])  # fmt: skip
                 return []
         self.evaluator.ingest(message, now)
+        if message.thing == self.thing and (self.last_sample_ms is None or message.ts > self.last_sample_ms):
+            self.last_sample_ms = message.ts
         if self._dispatch_changes(now):
             return self.dispatcher.flush(now, self._firing())
         return []
@@ -151,6 +154,8 @@ class RouterCore:
         if source == "fleet":
             self.stats.fleet_messages += 1
             self._malformed_fleet(topic, reason)
+        elif source == "health":
+            logger.debug("undecodable health message ignored: %s", reason[:300])
         elif source == "silence":
             self.stats.malformed_silences += 1
             logger.warning("silence message rejected: %s", reason[:300])
@@ -160,6 +165,10 @@ class RouterCore:
 
     def _firing(self) -> list[Alert]:
         return self.evaluator.firing() + self.fleet.firing()
+
+    def firing_severities(self) -> list[str]:
+        """The severity of each alert firing for this thing (not a hub's DeviceSilent of other things)."""
+        return [a.labels.get("severity", "") for a in self._firing() if a.labels.get("thing") == self.thing]
 
     def on_silence(self, doc: Any, now: float) -> None:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Source = Literal["metrics", "silence", "fleet"]
+Source = Literal["metrics", "silence", "fleet", "health"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,15 @@ class FleetReceived:
 
 
 @dataclass(frozen=True)
+class HealthReceived:
+    """A decoded document from the health topic (another component's `edgewatch.health/1`, for the
+    status shadow: versions and the collector's buffer depth)."""
+
+    doc: Any
+    source: Source = "health"
+
+
+@dataclass(frozen=True)
 class Undecodable:
     """A message that could not be decoded (not JSON, too deep, too large to parse): counted, dropped."""
 
@@ -53,7 +62,7 @@ class Wake:
     """Nothing to process: the loop steps now (e.g. a configuration update is waiting)."""
 
 
-InboxMessage = MetricsReceived | SilenceReceived | FleetReceived | Undecodable | Wake
+InboxMessage = MetricsReceived | SilenceReceived | FleetReceived | HealthReceived | Undecodable | Wake
 
 
 def metrics_message(decoded: Any) -> MetricsReceived | Undecodable:
@@ -63,6 +72,10 @@ def metrics_message(decoded: Any) -> MetricsReceived | Undecodable:
 
 def silence_message(decoded: Any) -> SilenceReceived | Undecodable:
     return Undecodable("silence", str(decoded)) if isinstance(decoded, Exception) else SilenceReceived(decoded)
+
+
+def health_message(decoded: Any) -> HealthReceived | Undecodable:
+    return Undecodable("health", str(decoded)) if isinstance(decoded, Exception) else HealthReceived(decoded)
 
 
 def fleet_message(topic: str, decoded: Any) -> FleetReceived | Undecodable:

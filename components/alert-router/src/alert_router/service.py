@@ -22,10 +22,20 @@ from typing import Any
 from alert_router.config import RouterConfig
 from alert_router.core import RouterCore
 from alert_router.delivery import Deliverer, Integration
-from alert_router.inbox import FleetReceived, InboxMessage, MetricsReceived, SilenceReceived, Undecodable, Wake
+from alert_router.inbox import (
+    FleetReceived,
+    HealthReceived,
+    InboxMessage,
+    MetricsReceived,
+    SilenceReceived,
+    Undecodable,
+    Wake,
+)
 from alert_router.notification import Notification
 from alert_router.outbox import Outbox
+from alert_router.shadow_publisher import ShadowPublisher
 from alert_router.sizing import estimated_size
+from alert_router.status_shadow import ComponentBook, status_document
 from edgewatch_shared import health_message
 from edgewatch_shared.config_handover import ConfigHandover
 from edgewatch_shared.private_files import write_json_atomic
@@ -36,6 +46,9 @@ MAX_QUEUED_MESSAGES = 10_000  # a second bound, by count; the first is inboxMaxB
 COMPONENT = "com.edgewatch.AlertRouter"
 OUTBOX_DEGRADED_FRACTION = 0.8  # outbox depth at 80 % of outboxMaxNotifications is reported
 PERMANENT_FAILURE_MEMORY_SECONDS = 900.0  # a permanent Slack failure keeps the router "degraded" this long
+# How often the status shadow document is built and offered (it reads the outbox depth): a change is
+# reported this late at most, beside the shadow's own minimum interval.
+SHADOW_CHECK_SECONDS = 5.0
 
 
 class RouterService:
@@ -52,6 +65,8 @@ class RouterService:
         publish_health: Callable[[str, dict[str, Any]], None] | None = None,
         fallback_reason: str | None = None,
         config_updates: ConfigHandover[RouterConfig] | None = None,
+        status_shadow: ShadowPublisher | None = None,
+        version: str | None = None,
     ) -> None:
         self.core = core
         self.outbox = outbox
@@ -62,6 +77,10 @@ class RouterService:
         self._state_path = state_path
         self._publish_health = publish_health
         self._config_updates = config_updates
+        self.version = version  # this router's component version, when known (health and status shadow)
+        self._shadow = status_shadow
+        self.components = ComponentBook(core.thing)  # what the other components' health said
+        self._next_shadow_check = 0.0
         self._inbox: queue.Queue[tuple[InboxMessage, int]] = queue.Queue(MAX_QUEUED_MESSAGES)
         self._inbox_lock = threading.Lock()
         self.inbox_bytes = 0  # estimated size of what waits in the inbox
@@ -89,7 +108,7 @@ class RouterService:
         """Thread-safe, never blocks IPC: a message larger than maxMessageBytes is refused, and one that
         would take the inbox past inboxMaxBytes is dropped; both are counted and logged."""
         size = 0
-        if isinstance(message, MetricsReceived | SilenceReceived | FleetReceived):
+        if isinstance(message, MetricsReceived | SilenceReceived | FleetReceived | HealthReceived):
             limit = self.config.max_message_bytes
             size = estimated_size(message.doc, limit)
             if size > limit:
@@ -155,6 +174,22 @@ class RouterService:
         if now >= self._next_health:
             self.report_health(now)
             self._next_health = now + self.config.health_interval
+        self._offer_status_shadow(now)
+
+    def _offer_status_shadow(self, now: float) -> None:
+        spec = self.config.status_shadow
+        if self._shadow is None or not spec.enabled or now < self._next_shadow_check:
+            return
+        self._next_shadow_check = now + min(SHADOW_CHECK_SECONDS, spec.min_interval)
+        self._shadow.offer(self.status_document(), now)
+
+    def status_document(self) -> dict[str, Any]:
+        """The `reported` section of the status shadow now (see status_shadow.py)."""
+        return status_document(
+            own_component=COMPONENT, own_version=self.version, book=self.components,
+            firing_severities=self.core.firing_severities(), last_sample_ms=self.core.last_sample_ms,
+            router_outbox_depth=sum(self.outbox.depth().values()),
+        )  # fmt: skip
 
     def _apply_config_update(self, now: float) -> None:
         if self._config_updates is None:
@@ -175,6 +210,8 @@ class RouterService:
                 logger.info("silence command applied: %s", _brief(message.doc))
             except ValueError as err:
                 logger.warning("silence message rejected: %s", err)
+        elif isinstance(message, HealthReceived):
+            self.components.on_health(message.doc)
         elif isinstance(message, Undecodable):
             self.core.on_undecodable(message.source, message.reason, message.topic)
         elif isinstance(message, Wake):
@@ -189,6 +226,9 @@ class RouterService:
         # Plain values the workers and the outbox read at each use: a live update changes them too.
         self.deliverer.policy.initial, self.deliverer.policy.maximum = config.retry_initial, config.retry_max
         self.outbox.max_rows = config.outbox_max_notifications
+        if self._shadow is not None:
+            self._shadow.schedule.set_spec(config.status_shadow)
+            self._next_shadow_check = now
         try:
             self.deliverer.set_integrations(self._integrations_for(config))
         except Exception:  # logged loudly; the rules and route above still apply
@@ -247,6 +287,8 @@ class RouterService:
             "silences": len(self.core.silences.all()),
             "fleet": {**asdict(self.core.fleet.stats), "devices": self.core.fleet.device_count(),
                       "silent": len(self.core.fleet.firing())},
+            "statusShadow": {"published": self._shadow.published if self._shadow else 0,
+                             "failures": self._shadow.failures if self._shadow else 0},
         }
 
     def degraded_reasons(self, health: Mapping[str, Any], now: float) -> list[str]:
@@ -298,11 +340,13 @@ class RouterService:
             "malformed_fleet_messages_total": health["core"]["malformed_fleet_messages"],
             "fleet_devices": health["fleet"]["devices"],
             "fleet_devices_silent": health["fleet"]["silent"],
+            "status_shadow_updates_total": health["statusShadow"]["published"],
+            "status_shadow_failures_total": health["statusShadow"]["failures"],
         }
         return health_message.build(
             component=COMPONENT, thing=self.core.thing, ts_ms=int(now * 1000),
             interval_seconds=self.config.health_interval, reasons=self.degraded_reasons(health, now),
-            counters=counters,
+            counters=counters, version=self.version,
         ).to_dict()  # fmt: skip
 
     def report_health(self, now: float | None = None) -> None:

@@ -12,10 +12,12 @@ import threading
 from dataclasses import dataclass, fields, replace
 
 from edgewatch_shared import health_message
+from edgewatch_shared.component_env import component_version
 from edgewatch_shared.health_message import HealthMessage
 from metrics_collector.metric_table import NO_LABELS, MetricSpec
 
 COMPONENT_NAME = "com.edgewatch.MetricsCollector"
+VERSION = component_version(COMPONENT_NAME, __file__)  # None when run from a source tree
 # Degraded thresholds: the outbox this full (fraction of bufferMaxBytes), this many failed IoT publishes in a row.
 BUFFER_NEAR_FULL_FRACTION = 0.8
 IOT_FAILURES_IN_A_ROW = 3
@@ -116,5 +118,5 @@ def health_document(
 ) -> HealthMessage:
     return health_message.build(
         component=COMPONENT_NAME, thing=thing, ts_ms=ts_ms, interval_seconds=interval_seconds, reasons=reasons,
-        counters={_counter_name(f.name): getattr(counts, f.name) for f in fields(HealthCounts)},
+        counters={_counter_name(f.name): getattr(counts, f.name) for f in fields(HealthCounts)}, version=VERSION,
     )  # fmt: skip
