@@ -169,6 +169,22 @@ def test_fleet_provisioning_template_fixes_the_group_and_uses_the_shared_policy(
     assert "ThingGroupName" not in doc["Parameters"]  # devices cannot choose their group
 
 
+def test_fleet_provisioning_template_takes_what_the_pre_provisioning_hook_overrides() -> None:
+    from edgewatch_lambdas import preprovision_hook
+
+    doc = policies.fleet_provisioning_template("plant-a")
+    thing = doc["Resources"]["EdgeWatchThing"]["Properties"]
+    assert thing["ThingTypeName"] == {"Ref": "ThingTypeName"}
+    assert doc["Parameters"]["ThingTypeName"]["Default"] == "EdgeWatchGateway"
+    # Every parameter the hook may override or read is declared, so AWS can substitute it.
+    hook_names = {"ThingTypeName", "ProvisionedBy", *preprovision_hook.ATTRIBUTE_PARAMETERS,
+                  preprovision_hook.TOKEN_PARAMETER, preprovision_hook.THING_NAME_PARAMETER}  # fmt: skip
+    assert hook_names <= set(doc["Parameters"])
+    refs = {v["Ref"] for v in thing["AttributePayload"].values()}
+    assert refs == {"Site", "Model", "ProvisionedBy"}
+    assert set(thing["AttributePayload"]) == {"site", "model", "provisionedBy"}  # the searchable names
+
+
 def test_hub_policy_is_the_device_policy_plus_only_reading_the_fleet() -> None:
     device, hub = policies.core_device_policy(SCOPE), policies.hub_device_policy(SCOPE)
     added = hub["Statement"][len(device["Statement"]):]

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgewatch.cloud.defaults import DEFAULT_THING_TYPE
+
 logger = logging.getLogger(__name__)
 
 THING = "${iot:Connection.Thing.ThingName}"
@@ -215,7 +217,11 @@ def fleet_provisioning_template(
     """Fleet provisioning (by claim) template: thing, certificate, shared device policy, fixed group.
 
     The thing group is fixed here, not a device-supplied parameter, so a claim holder cannot place
-    itself in another group's deployments.
+    itself in another group's deployments. Thing type and attributes (`site`, `model`,
+    `provisionedBy`, as `edgewatch provision --attribute` names them) come from parameters that the
+    pre-provisioning hook overrides (`edgewatch_lambdas.preprovision_hook`); the defaults apply
+    without a hook. The thing type must exist (`edgewatch provision` creates it, or
+    `aws iot create-thing-type`). `RegistrationToken` is declared for the hook to read.
     """
     thing_name: Any = {"Ref": "ThingName"}
     if thing_name_prefix:
@@ -223,6 +229,11 @@ def fleet_provisioning_template(
     return {
         "Parameters": {
             "ThingName": {"Type": "String"},
+            "RegistrationToken": {"Type": "String", "Default": "none"},
+            "ThingTypeName": {"Type": "String", "Default": DEFAULT_THING_TYPE},
+            "Site": {"Type": "String", "Default": "unknown"},
+            "Model": {"Type": "String", "Default": "unknown"},
+            "ProvisionedBy": {"Type": "String", "Default": "fleet-provisioning"},
             "AWS::IoT::Certificate::Id": {"Type": "String"},
         },
         "Resources": {
@@ -233,7 +244,16 @@ def fleet_provisioning_template(
                     "ThingGroups": "REPLACE",
                     "ThingTypeName": "REPLACE",
                 },
-                "Properties": {"ThingName": thing_name, "AttributePayload": {}, "ThingGroups": [thing_group]},
+                "Properties": {
+                    "ThingName": thing_name,
+                    "ThingTypeName": {"Ref": "ThingTypeName"},
+                    "AttributePayload": {
+                        "site": {"Ref": "Site"},
+                        "model": {"Ref": "Model"},
+                        "provisionedBy": {"Ref": "ProvisionedBy"},
+                    },
+                    "ThingGroups": [thing_group],
+                },
             },
             "EdgeWatchPolicy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": policy_name}},
             "EdgeWatchCertificate": {
