@@ -167,7 +167,7 @@ def test_a_buffer_that_cannot_be_opened_at_start_is_unavailable_not_fatal(tmp_pa
 def test_with_the_disk_still_full_held_payloads_are_sent_from_memory_in_order(tmp_path: Path) -> None:
     from metrics_collector.uploader import IotUploader
 
-    from edgewatch_shared.ipc_connection import Backoff
+    from edgewatch_shared.backoff import Backoff
     from tests.metrics_collector.test_uploader import FakeIotCore
 
     buffer = FullDiskBuffer(tmp_path / "b.sqlite", 1_000_000)

@@ -10,7 +10,7 @@ from metrics_collector.health import CollectorHealth
 from metrics_collector.offline_buffer import OfflineBuffer
 from metrics_collector.uploader import IotUploader
 
-from edgewatch_shared.ipc_connection import Backoff
+from edgewatch_shared.backoff import Backoff
 from tests.metrics_collector.fakes import FakeClock
 
 

@@ -84,7 +84,7 @@ class CollectorService:
         return self._config
 
     def abandon(self) -> None:
-        """Stop without storing the partial batch: this process lost its right to run (see IpcConnection)."""
+        """Stop without storing the partial batch: this process lost its right to run (see IpcClientConnection)."""
         self._abandoned = True
 
     def run(self, stop: threading.Event) -> None:

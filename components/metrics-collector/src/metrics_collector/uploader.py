@@ -24,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from edgewatch_shared.ipc_connection import Backoff
+from edgewatch_shared.backoff import Backoff
 from metrics_collector.health import CollectorHealth
 from metrics_collector.offline_buffer import OfflineBuffer
 from metrics_collector.pending import PendingPayload, PendingPayloads
