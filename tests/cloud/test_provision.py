@@ -264,6 +264,7 @@ def test_changed_attributes_are_merged_into_an_existing_thing(wired: OfflineAws,
         (["--parent-group", "eu/g"], "cannot be its own ancestor"),
         (["--thing-type", "Edge Watch"], "--thing-type 'Edge Watch'"),
         (["--billing-group", "a/b"], "--billing-group 'a/b'"),
+        (["--no-thing-type", "--searchable-attribute", "site"], "belongs to a thing type"),
     ],
 )
 def test_registry_options_are_checked_before_any_aws_call(

@@ -92,6 +92,8 @@ def parse_organisation(
     _check_name("--thing-group", thing_group)
     if thing_type:
         _check_name("--thing-type", thing_type)
+    elif searchable_attributes:
+        raise CloudError("--searchable-attribute belongs to a thing type: drop it or --no-thing-type")
     searchable = tuple(searchable_attributes) if searchable_attributes else DEFAULT_SEARCHABLE_ATTRIBUTES
     if len(searchable) > MAX_SEARCHABLE_ATTRIBUTES:
         raise CloudError(
