@@ -72,7 +72,9 @@ def add_cloud_parsers(subparsers: Any) -> None:
         "versions and create the deployment (creating the thing group if missing).",
     )
     d.add_argument(
-        "--thing-group", help="target thing group, created if missing (needed by documents using {{THING_GROUP}})"
+        "--thing-group",
+        help="target thing group, static or dynamic; created (static) if missing "
+        "(needed by documents using {{THING_GROUP}})",
     )
     d.add_argument("--thing-name", help="value of {{THING_NAME}} (deployment/deployments/dev-thing.json)")
     d.add_argument("--deployment", type=Path, metavar="FILE", help=f"deployment document (default {DEFAULT_DOCUMENT})")

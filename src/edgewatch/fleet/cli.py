@@ -26,7 +26,7 @@ def _positive(text: str) -> float:
 
 
 def add_fleet_parser(subparsers: Any) -> None:
-    fleet = subparsers.add_parser("fleet", help="watch every device of the fleet through AWS IoT Core")
+    fleet = subparsers.add_parser("fleet", help="the fleet through AWS IoT Core: watch it live, index it, group it")
     commands = fleet.add_subparsers(dest="fleet_command", required=True)
     w = commands.add_parser(
         "watch", help="live table (or JSON lines) of every device's latest batch, alerts and staleness",
