@@ -21,8 +21,8 @@ from typing import Any
 from aiohttp import web
 
 from edgewatch_shared.component_env import start_component
+from edgewatch_shared.config_handover import ConfigHandover
 from edgewatch_shared.config_lifecycle import initial_config
-from edgewatch_shared.config_values import ConfigValueError
 from edgewatch_shared.ipc_connection import EXIT_ACCESS_DENIED
 from local_dashboard import silence_store
 from local_dashboard.auth import load_password_file
@@ -105,17 +105,11 @@ class Dashboard:
     async def publish_silence(self, doc: dict[str, Any]) -> None:
         await self.loop.run_in_executor(None, self.ipc.publish_local, self.config.silences_topic, doc)
 
-    def config_changed(self) -> None:
-        """Runs on an IPC thread when the configuration changed."""
-        try:
-            config = parse_checked(self.ipc.get_configuration())
-        except ConfigValueError as err:
-            logger.error("configuration not applied, the previous one stays in force: %s", err)
-            return
-        except Exception as err:
-            logger.warning("could not read the configuration: %s", err)
-            return
-        asyncio.run_coroutine_threadsafe(self.apply(config), self.loop)
+    async def apply_update(self, updates: ConfigHandover[DashboardConfig]) -> None:
+        """Apply the configuration update waiting in `updates`, if any (on the loop)."""
+        config = updates.take()
+        if config is not None:
+            await self.apply(config)
 
     # -- loop
     def restore_silences(self) -> None:
@@ -223,9 +217,9 @@ def _read_token(path: str) -> str | None:
 
 async def run(thing: str, work_path: Path) -> int:
     ipc = DashboardIpc()
-    holder: dict[str, Dashboard] = {}
-    ipc.watch_configuration(on_changed=lambda: holder["app"].config_changed() if "app" in holder else None,
-                            validate=validity_reason)  # fmt: skip
+    # IPC threads park accepted updates here; the loop applies them once the dashboard runs.
+    updates: ConfigHandover[DashboardConfig] = ConfigHandover(parse_checked)
+    ipc.watch_configuration(on_changed=lambda: updates.offer_from(ipc.get_configuration), validate=validity_reason)
     loop = asyncio.get_running_loop()
     config = await loop.run_in_executor(None, initial_config, ipc.get_configuration, parse_checked)
     dashboard = Dashboard(ipc, config, thing, work_path)
@@ -235,7 +229,8 @@ async def run(thing: str, work_path: Path) -> int:
         logger.error("cannot listen on %s:%d: %s", config.listen_address, config.port, err.strerror)
         ipc.close()
         return 1
-    holder["app"] = dashboard
+    updates.set_on_offered(lambda: asyncio.run_coroutine_threadsafe(dashboard.apply_update(updates), loop))
+    await dashboard.apply_update(updates)
     dashboard.subscribe()
     await loop.run_in_executor(None, ipc.connect)
     stop = asyncio.Event()
