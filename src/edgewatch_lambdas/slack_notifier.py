@@ -306,12 +306,17 @@ class Notifier:
         if isinstance(event, dict) and isinstance(event.get("Records"), list):
             return self._handle_sqs(event["Records"], remaining_seconds)
         try:
-            if isinstance(event, dict) and event.get("eventType") in ("connected", "disconnected"):
+            if isinstance(event, dict) and event.get("eventType") == "connected":
                 self._presence(presence.parse_presence_event(event), remaining_seconds)
-            else:
-                self.notify(parse_alert_document(event), remaining_seconds)
+                return None
+            if isinstance(event, dict) and event.get("eventType") == "disconnected":
+                # Only the delay queue may hand in a disconnect: reporting it now would skip the grace period.
+                raise MalformedEvent("a disconnected event must come through the offline-check queue")
+            notification = parse_alert_document(event)
         except (MalformedEvent, presence.MalformedPresenceEvent) as err:
             logger.warning("dropped a malformed event: %s", err)
+            return None
+        self.notify(notification, remaining_seconds)
         return None
 
     def _presence(self, event: presence.PresenceEvent, remaining_seconds: Callable[[], float]) -> None:
@@ -326,7 +331,7 @@ class Notifier:
             self.notify(presence.offline_notification(event, self.grace_seconds), remaining_seconds)
 
     def _handle_sqs(self, records: list[Any], remaining_seconds: Callable[[], float]) -> dict[str, Any]:
-        """Delayed disconnect checks; transient failures are reported per record (ReportBatchItemFailures)."""
+        """Delayed disconnect checks; failures are reported per record (ReportBatchItemFailures)."""
         failures: list[dict[str, str]] = []
         for index, record in enumerate(records):
             message_id = record.get("messageId") if isinstance(record, dict) else None
@@ -334,11 +339,14 @@ class Notifier:
                 body = json.loads(record["body"])
                 if not isinstance(body, dict) or body.get("eventType") != "disconnected":
                     raise presence.MalformedPresenceEvent(f"record {index}: not a disconnected event")
-                self._presence(presence.parse_presence_event(body), remaining_seconds)
-            except (KeyError, TypeError, ValueError, presence.MalformedPresenceEvent) as err:
+                event = presence.parse_presence_event(body)
+            except (KeyError, TypeError, ValueError) as err:  # MalformedPresenceEvent is a ValueError
                 logger.warning("dropped malformed SQS record %s: %s", message_id or index, err)
-            except TransientFailure as err:
-                logger.warning("will retry SQS record %s: %s", message_id, err)
+                continue
+            try:
+                self._presence(event, remaining_seconds)
+            except Exception as err:  # Slack, DynamoDB or the secret: SQS redelivers it (maxReceiveCount, then DLQ)
+                logger.warning("will retry SQS record %s: %s: %s", message_id, type(err).__name__, err)
                 if isinstance(message_id, str):
                     failures.append({"itemIdentifier": message_id})
         return {"batchItemFailures": failures}

@@ -325,3 +325,9 @@ def test_a_change_set_without_changes_is_deleted_and_reported() -> None:
     )
     assert result == "unchanged" and len(double.deleted) == 1 and double.executed is False
     assert out.getvalue() == "no changes: stack ew-fail is up to date\n"
+
+
+def test_every_lambda_module_is_in_the_zip() -> None:
+    modules = {f"edgewatch_lambdas/{p.name}" for p in (ROOT / "src" / "edgewatch_lambdas").glob("*.py")}
+    names = set(zipfile.ZipFile(io.BytesIO(stack.package_lambdas(ROOT))).namelist())
+    assert modules and modules <= names

@@ -273,3 +273,21 @@ def test_the_webhook_secret_may_be_the_url_itself_or_json() -> None:
     assert slack_notifier.webhook_url_from_secret(json.dumps({"url": url})) == url
     with pytest.raises(ValueError, match="no webhook URL"):
         slack_notifier.webhook_url_from_secret(json.dumps({"token": "xoxb-1"}))
+
+
+def test_a_disconnect_that_skips_the_delay_queue_is_dropped(cloud: CloudSide, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="edgewatch_lambdas.slack_notifier"):
+        assert notifier(cloud, Clock()).handle(presence_event("disconnected", int(T0 * 1000)), plenty) is None
+    assert "must come through the offline-check queue" in caplog.text
+    assert cloud.slack.received == []
+
+
+def test_a_broken_secret_retries_the_record_instead_of_dropping_it(cloud: CloudSide) -> None:
+    cloud.secrets.put_secret_value(SecretId=cloud.secret_arn, SecretString='{"token": "not a webhook"}')
+    n = notifier(cloud, Clock())
+    batch = delayed_disconnects(cloud, presence_event("disconnected", int(T0 * 1000)))
+    assert n.handle(batch, plenty) == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
+    cloud.secrets.put_secret_value(SecretId=cloud.secret_arn, SecretString=cloud.slack.webhook_url)
+    n = notifier(cloud, Clock())  # a new container (the secret is cached for five minutes)
+    assert n.handle(batch, plenty) == {"batchItemFailures": []}  # SQS's redelivery: the claim was released
+    assert len(cloud.slack.delivered()) == 1
