@@ -29,6 +29,7 @@ ATTRIBUTE_PARAMETERS = ("Site", "Model")
 # IoT thing attribute values: [a-zA-Z0-9_.,@/:#=\[\]-]*, up to 800 characters.
 ATTRIBUTE_VALUE = re.compile(r"^[a-zA-Z0-9_.,@/:#=\[\]-]{1,800}$")
 MAX_THING_NAME = 128
+MAX_PATTERN_CHARS = 256
 MAX_TOKEN_CHARS = 512
 PROVISIONED_BY = "edgewatch-preprovisioning-hook"
 
@@ -73,6 +74,10 @@ def decide(event: Any, valid_tokens: Collection[str], config: HookConfig) -> Dec
     thing = params.get(THING_NAME_PARAMETER)
     if not isinstance(thing, str) or not thing:
         return Decision(False, f"parameter {THING_NAME_PARAMETER} is missing")
+    # The pattern is the operator's (a stack parameter) and the name is at most 128 characters: both
+    # bounded. Python's re, not RE2: the Lambda zip carries no compiled wheels.
+    if not 0 < len(config.thing_name_pattern) <= MAX_PATTERN_CHARS:
+        return Decision(False, f"THING_NAME_PATTERN must have 1 to {MAX_PATTERN_CHARS} characters")
     try:
         pattern = re.compile(config.thing_name_pattern)
     except re.error as err:

@@ -331,3 +331,17 @@ def test_every_lambda_module_is_in_the_zip() -> None:
     modules = {f"edgewatch_lambdas/{p.name}" for p in (ROOT / "src" / "edgewatch_lambdas").glob("*.py")}
     names = set(zipfile.ZipFile(io.BytesIO(stack.package_lambdas(ROOT))).namelist())
     assert modules and modules <= names
+
+
+def test_registering_the_stack_parser_imports_no_sdk() -> None:
+    code = (
+        "import argparse, json, sys\n"
+        "from edgewatch.cloud.stack_cli import add_stack_parser\n"
+        "add_stack_parser(argparse.ArgumentParser().add_subparsers())\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    loaded = json.loads(out)
+    heavy = ("boto3", "botocore", "yaml", "edgewatch.cloud.stack", "edgewatch.build")
+    assert [m for m in loaded if any(m == h or m.startswith(h + ".") for h in heavy)] == []
+    assert "edgewatch.cloud.stack_cli" in loaded

@@ -105,3 +105,11 @@ def test_the_lambda_entry_point_reads_its_configuration_from_the_environment(
     assert preprovision_hook.handler(event(ThingName="edgewatch-gw-1", RegistrationToken=GOOD_TOKEN), None) == {
         "allowProvisioning": False
     }
+
+
+def test_a_broken_or_oversized_pattern_refuses_everyone_with_the_reason() -> None:
+    request = event(ThingName="edgewatch-gw-1", RegistrationToken=GOOD_TOKEN)
+    broken = decide(request, {GOOD_TOKEN}, HookConfig(PARAMETER, "edgewatch-(", "EdgeWatchGateway"))
+    assert broken.allow is False and "not a valid regex" in broken.reason
+    huge = decide(request, {GOOD_TOKEN}, HookConfig(PARAMETER, "x" * 257, "EdgeWatchGateway"))
+    assert huge.allow is False and "1 to 256 characters" in huge.reason
