@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from cfnlint.api import lint
+from moto import mock_aws
 
 from edgewatch.cloud.model import validate_request
 from edgewatch.cloud.policy_lint import lint_policy
@@ -202,3 +204,13 @@ def test_functions_point_at_real_handlers_and_get_the_environment_they_read(rout
         assert used == readers[name], name
         assert set(props["Environment"]["Variables"]) == readers[name], name
         assert props["Code"] == {"S3Bucket": {"Ref": "LambdaCodeBucket"}, "S3Key": {"Ref": "LambdaCodeKey"}}
+
+
+def test_moto_iot_accepts_every_rule_as_the_stack_creates_it(aws_env: None) -> None:
+    with mock_aws():
+        iot = boto3.client("iot", region_name=REGION)
+        for name, rule in of_type("AWS::IoT::TopicRule").items():
+            payload = _api_casing(resolve(rule["Properties"]["TopicRulePayload"]))
+            iot.create_topic_rule(ruleName=name, topicRulePayload=payload)
+            stored = iot.get_topic_rule(ruleName=name)["rule"]
+            assert stored["sql"] == payload["sql"] and stored["errorAction"] == payload["errorAction"]
