@@ -66,3 +66,29 @@ def test_a_corrupt_store_is_moved_aside_and_a_full_disk_is_counted_not_fatal(tmp
     blocked.save("a", "{}", 1.0)
     assert blocked.stats.write_errors == 1 and blocked.load() == []
     blocked.close()
+
+
+def test_a_quarantined_store_makes_the_router_degraded(tmp_path: Path) -> None:
+    from alert_router.config import parse_config
+    from alert_router.core import RouterCore
+    from alert_router.delivery import Deliverer
+    from alert_router.service import RouterService
+
+    from edgewatch_shared.backoff import Backoff
+
+    (tmp_path / "s.sqlite").write_bytes(b"\x00garbage" * 500)
+    store = SilenceStore(tmp_path / "s.sqlite")
+    outbox = Outbox(tmp_path / "o.sqlite", max_rows=10)
+    service = RouterService(core=RouterCore(parse_config(None), "gw", 0.0), outbox=outbox,
+                            deliverer=Deliverer(outbox, Backoff(), str), integrations_for=lambda c: {},
+                            silence_store=store)  # fmt: skip
+    try:
+        doc = service.health_document(0.0)
+        assert doc["status"] == "degraded"
+        prefix = "silence store was corrupt and moved aside to s.sqlite.corrupt-"
+        assert any(r.startswith(prefix) for r in doc["reasons"])
+        assert service.health()["silenceStore"]["corruption_recoveries"] == 1
+    finally:
+        service.deliverer.stop()
+        outbox.close()
+        store.close()

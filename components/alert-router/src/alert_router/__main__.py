@@ -61,7 +61,7 @@ def main() -> int:
     service = RouterService(core=core, outbox=outbox, deliverer=deliverer, integrations_for=factory,
                             health_path=work_path / HEALTH_FILE, state_path=work_path / STATE_FILE,
                             publish_health=ipc.publish_local, fallback_reason=start.fallback_reason,
-                            config_updates=updates, status_shadow=shadow,
+                            config_updates=updates, status_shadow=shadow, silence_store=silences,
                             version=component_version(COMPONENT, alert_router.__file__))  # fmt: skip
 
     def subscribe(config: RouterConfig) -> None:

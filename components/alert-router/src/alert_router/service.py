@@ -34,6 +34,7 @@ from alert_router.inbox import (
 from alert_router.notification import Notification
 from alert_router.outbox import Outbox
 from alert_router.shadow_publisher import ShadowPublisher
+from alert_router.silence_store import SilenceStore
 from alert_router.sizing import estimated_size
 from alert_router.status_shadow import ComponentBook, status_document
 from edgewatch_shared import health_message
@@ -67,6 +68,7 @@ class RouterService:
         config_updates: ConfigHandover[RouterConfig] | None = None,
         status_shadow: ShadowPublisher | None = None,
         version: str | None = None,
+        silence_store: SilenceStore | None = None,
     ) -> None:
         self.core = core
         self.outbox = outbox
@@ -79,6 +81,7 @@ class RouterService:
         self._config_updates = config_updates
         self.version = version  # this router's component version, when known (health and status shadow)
         self._shadow = status_shadow
+        self._silence_store = silence_store  # only read for health
         self.components = ComponentBook(core.thing)  # what the other components' health said
         self._next_shadow_check = 0.0
         self._inbox: queue.Queue[tuple[InboxMessage, int]] = queue.Queue(MAX_QUEUED_MESSAGES)
@@ -285,6 +288,7 @@ class RouterService:
             "inboxBytes": self.inbox_bytes,
             "firingAlerts": len(self.core.evaluator.firing()),
             "silences": len(self.core.silences.all()),
+            "silenceStore": asdict(self._silence_store.stats) if self._silence_store is not None else {},
             "fleet": {**asdict(self.core.fleet.stats), "devices": self.core.fleet.device_count(),
                       "silent": len(self.core.fleet.firing())},
             "statusShadow": {"published": self._shadow.published if self._shadow else 0,
@@ -301,6 +305,10 @@ class RouterService:
         quarantined = getattr(self.outbox, "quarantined_to", None)
         if quarantined is not None:
             reasons.append(f"outbox store was corrupt and moved aside to {Path(quarantined).name}; started fresh")
+        store = self._silence_store
+        if store is not None and store.quarantined_to is not None:
+            reasons.append(f"silence store was corrupt and moved aside to {store.quarantined_to.name}; "
+                           "started without stored silences")  # fmt: skip
         if getattr(self.outbox.stats, "memory_only", False):
             reasons.append("outbox has no usable database: notifications are held in memory only")
         depth = sum(health["outbox"]["depth"].values())
