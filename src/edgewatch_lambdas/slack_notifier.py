@@ -251,10 +251,20 @@ class DedupeStore:
         )  # fmt: skip
 
     def release(self, notification_id: str) -> None:
-        self.dynamodb.delete_item(
-            TableName=self.table, Key={"id": {"S": notification_id}}, ConditionExpression="#s = :sending",
-            ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues={":sending": {"S": "sending"}},
-        )  # fmt: skip
+        try:
+            self.dynamodb.delete_item(
+                TableName=self.table, Key={"id": {"S": notification_id}}, ConditionExpression="#s = :sending",
+                ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues={":sending": {"S": "sending"}},
+            )  # fmt: skip
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            logger.info("claim on %s was already gone", notification_id)  # its lease expired and another took it
+
+
+def dedupe_key(notification: Notification) -> str:
+    """The router gives a repeat reminder the id of the news it repeats; it is posted, but once per reminder."""
+    if notification.repeat:
+        return f"{notification.id}:repeat:{round(notification.created_at * 1000)}"
+    return notification.id
 
 
 # --- the notifier -------------------------------------------------------------------------------
@@ -280,26 +290,27 @@ class Notifier:
 
     def notify(self, notification: Notification, remaining_seconds: Callable[[], float]) -> Outcome | None:
         """Post it once; None when it was already posted (or is being posted). Raises TransientFailure."""
-        if not self.dedupe.claim(notification.id):
-            logger.info("notification %s already posted; skipped", notification.id)
+        key = dedupe_key(notification)
+        if not self.dedupe.claim(key):
+            logger.info("notification %s already posted; skipped", key)
             return None
         try:
             text, blocks = render(notification)
             outcome = post_with_retries(self.post, self.webhook_url(), {"text": text, "blocks": blocks},
                                         remaining_seconds, self.sleep)  # fmt: skip
         except BaseException:
-            self.dedupe.release(notification.id)
+            self.dedupe.release(key)
             raise
         if outcome.delivered:
-            self.dedupe.mark_sent(notification.id)
+            self.dedupe.mark_sent(key)
             logger.info("notification %s posted to Slack (%d attempt(s))", notification.id, outcome.attempts)
             return outcome
         if outcome.permanent:
             # Keep the claim released: once the webhook is fixed, a replay may post it.
-            self.dedupe.release(notification.id)
+            self.dedupe.release(key)
             logger.error("Slack refused notification %s: %s; dropped", notification.id, outcome.reason)
             return outcome
-        self.dedupe.release(notification.id)
+        self.dedupe.release(key)
         raise TransientFailure(f"notification {notification.id}: {outcome.reason}")
 
     def handle(self, event: Any, remaining_seconds: Callable[[], float]) -> dict[str, Any] | None:

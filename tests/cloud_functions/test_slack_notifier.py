@@ -291,3 +291,15 @@ def test_a_broken_secret_retries_the_record_instead_of_dropping_it(cloud: CloudS
     n = notifier(cloud, Clock())  # a new container (the secret is cached for five minutes)
     assert n.handle(batch, plenty) == {"batchItemFailures": []}  # SQS's redelivery: the claim was released
     assert len(cloud.slack.delivered()) == 1
+
+
+def test_a_repeat_reminder_keeps_the_id_but_is_posted_once_per_reminder(cloud: CloudSide) -> None:
+    first = router_notification()
+    alert = dict(first.alerts[0])
+    reminder = build("default", first.group_key, first.group_labels, THING, [alert], T0 + 4 * 3600, repeat=True)
+    assert reminder.id == first.id  # the router's contract: same news, same id
+    n = notifier(cloud, Clock())
+    for notification in (first, first, reminder, reminder):
+        n.handle(rule_event(*published_on_iot(notification)), plenty)
+    bodies = [r.body for r in cloud.slack.delivered()]
+    assert len(bodies) == 2 and "(repeat)" in bodies[1]["text"] and "(repeat)" not in bodies[0]["text"]
