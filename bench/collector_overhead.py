@@ -9,7 +9,9 @@ In one run, for the same wall-clock period:
 - node_exporter with its default collectors, scraped over HTTP once a second (scraper not counted);
 - collectd with Interval 1 and the plugins matching the collector's metrics, writing CSV;
 - the floor: a process that only reads the same /proc and /sys files (and statvfs of each mount)
-  once a second, without parsing them.
+  once a second, without parsing them (the collector's default groups: since issue 15 also vmstat,
+  mountinfo, PSI, links, cpufreq, the firmware's throttled value and its parent's /proc files).
+Profile the collector's own process with `--profile FILE` (cProfile of `python -m metrics_collector`).
 Prints CPU seconds per hour and peak RSS (VmHWM) for each.
 """
 
@@ -39,9 +41,16 @@ NAME = "com.edgewatch.MetricsCollector"
 
 FLOOR = textwrap.dedent("""
     import glob, os, time
-    files = ["/proc/stat", "/proc/meminfo", "/proc/loadavg", "/proc/diskstats", "/proc/net/dev", "/proc/uptime",
-             "/proc/mounts", "/proc/swaps"] + glob.glob("/sys/class/thermal/thermal_zone*/temp") \\
-            + glob.glob("/sys/class/hwmon/hwmon*/temp*_input")
+    # What the collector reads with its default groups (issue 15's included), each once per tick.
+    files = ["/proc/stat", "/proc/meminfo", "/proc/vmstat", "/proc/loadavg", "/proc/diskstats", "/proc/net/dev",
+             "/proc/uptime", "/proc/self/mountinfo", "/proc/filesystems",
+             "/proc/pressure/cpu", "/proc/pressure/memory", "/proc/pressure/io",
+             "/sys/devices/platform/soc/soc:firmware/get_throttled",
+             f"/proc/{os.getppid()}/stat", f"/proc/{os.getppid()}/statm"] \\
+            + glob.glob("/sys/class/thermal/thermal_zone*/temp") + glob.glob("/sys/class/hwmon/hwmon*/temp*_input") \\
+            + glob.glob("/sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_cur_freq") \\
+            + [f"/sys/class/net/{nic}/{f}" for nic in os.listdir("/sys/class/net") if nic != "lo"
+               for f in ("operstate", "speed")]
     def read(path):
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -56,9 +65,9 @@ FLOOR = textwrap.dedent("""
     while True:
         for path in files:
             read(path)
-        with open("/proc/mounts") as handle:
+        with open("/proc/self/mountinfo") as handle:
             for line in handle:
-                mount = line.split()[1]
+                mount = line.split()[4]
                 try:
                     os.statvfs(mount)
                 except OSError:
@@ -67,6 +76,7 @@ FLOOR = textwrap.dedent("""
         next_tick += 1.0
         time.sleep(max(0.0, next_tick - time.monotonic()))
 """)
+
 
 COLLECTD_CONF = """Interval 1
 FQDNLookup false
@@ -106,6 +116,7 @@ LoadPlugin csv
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=180.0)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the collector's sampling thread here")
     args = parser.parse_args()
     exporter_bin = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
     collectd_bin = shutil.which("collectd") or ("/usr/sbin/collectd" if os.path.exists("/usr/sbin/collectd") else None)
@@ -122,8 +133,9 @@ def main() -> None:
                        AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT=runtime.socket_path,
                        EDGEWATCH_WORK_PATH=str(base), EDGEWATCH_LOG_LEVEL="WARNING",
                        PYTHONPATH=f"{REPO / 'components' / 'metrics-collector' / 'src'}:{REPO / 'src'}")
+            profile = ["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []
             processes["EdgeWatch collector"] = subprocess.Popen(
-                [sys.executable, "-m", "metrics_collector"], env=env, cwd=base, stdout=subprocess.DEVNULL)
+                [sys.executable, *profile, "-m", "metrics_collector"], env=env, cwd=base, stdout=subprocess.DEVNULL)
             if exporter_bin:
                 processes["node_exporter (1 Hz scrape)"] = subprocess.Popen(
                     [exporter_bin, "--web.listen-address=127.0.0.1:19100"], stderr=subprocess.DEVNULL)

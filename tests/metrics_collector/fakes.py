@@ -89,6 +89,9 @@ class FakeSource:
             raise value
         return value
 
+    def begin_tick(self) -> None:
+        pass
+
     def cpu_percent(self) -> float:
         return self._give(self.cpu)
 

@@ -8,36 +8,30 @@ catch): that sample becomes the new baseline and yields no rate rather than a hu
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
 
 from metrics_collector.readings import CpuTimes
 
 
-@dataclass(frozen=True)
-class _Point:
-    value: float
-    at: float
-
-
 class RateTracker:
     def __init__(self) -> None:
-        self._previous: dict[Hashable, _Point] = {}
+        self._previous: dict[Hashable, tuple[float, float]] = {}  # key -> (value, at)
 
     def rates(self, counters: Mapping[Hashable, float], now: float) -> dict[Hashable, float]:
         """Rates for the series that have a usable previous point; forgets series not seen now."""
         result: dict[Hashable, float] = {}
-        current: dict[Hashable, _Point] = {}
+        current: dict[Hashable, tuple[float, float]] = {}
+        previous = self._previous
         for key, value in counters.items():
-            current[key] = _Point(value, now)
-            before = self._previous.get(key)
+            current[key] = (value, now)
+            before = previous.get(key)
             if before is None:
                 continue
-            elapsed = now - before.at
+            elapsed = now - before[1]
             if elapsed <= 0:
                 continue
-            if value < before.value:  # a reset: this point is the new baseline
+            if value < before[0]:  # a reset: this point is the new baseline
                 continue
-            result[key] = (value - before.value) / elapsed
+            result[key] = (value - before[0]) / elapsed
         # Only this tick's series are kept: a vanished interface starts afresh when it returns.
         self._previous = current
         return result
@@ -65,3 +59,14 @@ def mode_percentages(
         for mode, delta in deltas.items():
             result[(cpu, mode)] = delta * 100.0 / elapsed
     return result
+
+
+def busy_percent(before: CpuTimes, now: CpuTimes) -> float:
+    """psutil.cpu_percent's formula: non-idle, non-iowait share of the ticks between two reads, rounded
+    to 0.1; a field going backwards counts as 0, and no time passed is 0.0."""
+    old = before.modes()
+    deltas = {mode: max(0, value - old[mode]) for mode, value in now.modes().items()}
+    elapsed = sum(deltas.values())
+    if elapsed == 0:
+        return 0.0
+    return round((elapsed - deltas["idle"] - deltas["iowait"]) / elapsed * 100, 1)

@@ -30,26 +30,31 @@ def evaluate(
 ) -> list[Metric]:
     """Metrics of the enabled groups; a value function that raises drops only its own metric."""
     metrics: list[Metric] = []
+    append = metrics.append
     counters: dict[Hashable, float] = {}
+    isfinite = math.isfinite
     for spec in specs:
         if spec.group not in groups:
             continue
         try:
-            readings = list(spec.values(state))
+            readings = spec.values(state)
+            if spec.counter:
+                for labels, value in readings:
+                    if isfinite(value):
+                        # A spec builds its labels in one fixed order, so the items are a stable key.
+                        counters[(spec.name, spec.unit, spec.scale, tuple(labels.items()))] = value
+                continue
+            name, unit, scale = spec.name, spec.unit, spec.scale
+            for labels, value in readings:
+                if isfinite(value):
+                    append(Metric(name, value * scale if scale != 1.0 else value, unit, labels))
         except Exception as err:  # contained: one bad metric never stops the others
             logger.debug("metric %s unavailable this tick: %s", spec.name, err)
             continue
-        for labels, value in readings:
-            if not math.isfinite(value):
-                continue
-            if spec.counter:
-                counters[(spec.name, spec.unit, spec.scale, tuple(sorted(labels.items())))] = value
-            else:
-                metrics.append(Metric(spec.name, value * spec.scale, spec.unit, dict(labels)))
     if counters and rates is not None:
         for key, rate in rates.rates(counters, now).items():
             name, unit, scale, labels = key  # type: ignore[misc]
-            metrics.append(Metric(name, rate * scale, unit, dict(labels)))
+            append(Metric(name, rate * scale, unit, dict(labels)))
     return metrics
 
 

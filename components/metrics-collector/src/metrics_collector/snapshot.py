@@ -10,6 +10,7 @@ fields; counters become rates in the sampler.
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -100,6 +101,7 @@ class SystemSnapshot:
     nucleus_replaced: bool = False  # another pid than last tick: no CPU rate across the two
 
 
+@functools.lru_cache(maxsize=4096)  # the same devices and patterns every tick
 def selected(name: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
     """Shell-style patterns: an empty include list means everything not excluded."""
     if include and not any(fnmatch.fnmatchcase(name, p) for p in include):
@@ -117,6 +119,7 @@ def take_snapshot(source: SystemSource, plan: ReadPlan, wall_time: float) -> Sys
             failures.append(f"{what}: {type(err).__name__}: {err}")
             return None
 
+    source.begin_tick()
     groups = plan.groups
     cpu = "cpu" in groups
     net_io: Mapping[str, NetIo] = {}

@@ -11,42 +11,49 @@ the pure core.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import psutil
 
-from metrics_collector.kernel_files import KernelFiles
+from metrics_collector.kernel_files import KernelFiles, memory_detail, memory_of, swap_of
+from metrics_collector.rates import busy_percent
 from metrics_collector.readings import (
     ClockState,
     CpuTimes,
     DiskIo,
     FsUsage,
     Link,
+    Memory,
     MemoryDetail,
+    NetIo,
     NucleusProcess,
     Partition,
     Pressure,
     ProcessSample,
+    Swap,
     Throttled,
 )
+
+T = TypeVar("T")
 
 __all__ = ["ProcessSample", "PsutilSource", "SystemSource"]
 
 
 class SystemSource(Protocol):
+    def begin_tick(self) -> None: ...  # a new tick: nothing read before it is reused
     def cpu_percent(self) -> float: ...
     def cpu_percent_per_core(self) -> Sequence[float]: ...
     def cpu_times(self) -> Mapping[str, CpuTimes]: ...  # "total", "0", "1", ...
     def load_average(self) -> tuple[float, float, float]: ...
-    def virtual_memory(self) -> Any: ...  # psutil svmem
+    def virtual_memory(self) -> Any: ...  # psutil svmem or Memory
     def memory_detail(self) -> MemoryDetail: ...
-    def swap_memory(self) -> Any: ...  # psutil sswap
+    def swap_memory(self) -> Any: ...  # psutil sswap or Swap
     def pressure(self) -> Mapping[str, Pressure]: ...  # empty without PSI
     def disk_partitions(self) -> Sequence[Partition]: ...
     def disk_usage(self, mountpoint: str) -> FsUsage: ...
     def disk_io_counters(self) -> Mapping[str, DiskIo]: ...
-    def net_io_counters(self) -> Mapping[str, Any]: ...  # interface -> psutil snetio
+    def net_io_counters(self) -> Mapping[str, Any]: ...  # interface -> psutil snetio or NetIo
     def links(self, interfaces: Iterable[str]) -> Mapping[str, Link]: ...
     def clock(self) -> ClockState: ...
     def throttled(self) -> Throttled | None: ...  # None off Raspberry Pi-class boards
@@ -60,37 +67,65 @@ class SystemSource(Protocol):
 
 
 class PsutilSource:
-    """SystemSource over the real psutil and the kernel's files."""
+    """SystemSource over the real psutil and the kernel's files.
+
+    Within one tick (from `begin_tick`), each file is read once: /proc/stat gives CPU percent
+    (psutil's formula), per core and per mode; /proc/meminfo gives memory, swap and their detail.
+    """
 
     def __init__(self, kernel: KernelFiles | None = None) -> None:
         self.kernel = kernel if kernel is not None else KernelFiles.from_environment(os.environ)
+        self._tick: dict[str, Any] = {}
+        self._last_cpu_times: Mapping[str, CpuTimes] = {}
+
+    def begin_tick(self) -> None:
+        self._tick = {}
+
+    def _once(self, key: str, read: Callable[[], T]) -> T:
+        if key not in self._tick:
+            self._tick[key] = read()
+        return self._tick[key]  # type: ignore[no-any-return]
 
     def prime(self) -> None:
-        # cpu_percent(interval=None) compares with the previous call and returns 0.0 the first
-        # time; one call at start makes the first real sample meaningful.
-        psutil.cpu_percent(interval=None)
-        psutil.cpu_percent(interval=None, percpu=True)
+        # CPU percent compares with the previous read; a read at start makes the first sample meaningful.
+        self._last_cpu_times = self.kernel.cpu_times()
+
+    def _stat(self) -> tuple[Mapping[str, CpuTimes], float, list[float], float | None]:
+        def read() -> tuple[Mapping[str, CpuTimes], float, list[float], float | None]:
+            times, boot_time = self.kernel.stat()
+            before = self._last_cpu_times
+            self._last_cpu_times = times
+            busy = {cpu: busy_percent(before.get(cpu, now), now) for cpu, now in times.items()}
+            return times, busy.pop("total", 0.0), list(busy.values()), boot_time
+
+        return self._once("stat", read)
+
+    def _cpu(self) -> tuple[Mapping[str, CpuTimes], float, list[float], float | None]:
+        return self._stat()
 
     def cpu_percent(self) -> float:
-        return psutil.cpu_percent(interval=None)
+        return self._cpu()[1]
 
     def cpu_percent_per_core(self) -> Sequence[float]:
-        return psutil.cpu_percent(interval=None, percpu=True)
-
-    def load_average(self) -> tuple[float, float, float]:
-        return psutil.getloadavg()
-
-    def virtual_memory(self) -> Any:
-        return psutil.virtual_memory()
-
-    def swap_memory(self) -> Any:
-        return psutil.swap_memory()
+        return self._cpu()[2]
 
     def cpu_times(self) -> Mapping[str, CpuTimes]:
-        return self.kernel.cpu_times()
+        return self._cpu()[0]
+
+    def load_average(self) -> tuple[float, float, float]:
+        return os.getloadavg()
+
+    def _meminfo(self) -> Mapping[str, int]:
+        return self._once("meminfo", self.kernel.meminfo)
+
+    def virtual_memory(self) -> Memory:
+        return memory_of(self._meminfo())
+
+    def swap_memory(self) -> Swap:
+        return swap_of(self._meminfo())
 
     def memory_detail(self) -> MemoryDetail:
-        return self.kernel.memory_detail()
+        return memory_detail(self._meminfo(), self.kernel.vmstat())
 
     def pressure(self) -> Mapping[str, Pressure]:
         return self.kernel.pressure()
@@ -126,18 +161,19 @@ class PsutilSource:
     def greengrass_root_usage(self) -> FsUsage | None:
         return self.kernel.greengrass_root_usage()
 
-    def net_io_counters(self) -> Mapping[str, Any]:
-        return psutil.net_io_counters(pernic=True, nowrap=True) or {}
+    def net_io_counters(self) -> Mapping[str, NetIo]:
+        return self.kernel.net_io()
 
     def sensors_temperatures(self) -> Mapping[str, Sequence[Any]]:
         read = getattr(psutil, "sensors_temperatures", None)  # absent on some platforms
         return read() if read is not None else {}
 
     def boot_time(self) -> float:
-        return psutil.boot_time()
+        boot_time = self._stat()[3]
+        return boot_time if boot_time is not None else psutil.boot_time()
 
     def process_count(self) -> int:
-        return len(psutil.pids())
+        return sum(map(str.isdigit, os.listdir("/proc")))  # psutil.pids() without building the list
 
     def processes(self) -> Sequence[ProcessSample]:
         samples = []
