@@ -108,7 +108,7 @@ def test_a_client_killed_mid_stream_has_its_streams_cleaned_up(ipc_runtime) -> N
         os.kill(child.pid, signal.SIGKILL)
         child.wait(10)
         wait_until(lambda: not runtime.call(runtime.services.pubsub.subscriptions), what="pubsub cleanup")
-        wait_until(lambda: not runtime.call(lambda: runtime.services.configuration._subscriptions),
+        wait_until(lambda: not runtime.call(runtime.services.configuration.update_subscriptions),
                    what="configuration subscription cleanup")
         wait_until(lambda: not runtime.call(lambda: runtime.services.server.connections - {
             c for c in runtime.services.server.connections if c.principal and c.principal.name == "A"}),

@@ -79,6 +79,10 @@ class ConfigurationStore:
                 if stored is not None:
                     self._configs[path.stem] = stored
 
+    def update_subscriptions(self) -> list[UpdateSubscription]:
+        """The open SubscribeToConfigurationUpdate streams (a copy)."""
+        return list(self._subscriptions)
+
     def install(self, server: IpcServer) -> None:
         server.register("GetConfiguration", self.handle_get)
         server.register("UpdateConfiguration", self.handle_update)
