@@ -116,6 +116,7 @@ LoadPlugin csv
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=180.0)
+    parser.add_argument("--groups", help="comma-separated metric groups instead of the recipe's default")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the collector's sampling thread here")
     args = parser.parse_args()
     exporter_bin = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
@@ -123,6 +124,8 @@ def main() -> None:
     recipe = load_recipe(REPO / "recipes" / f"{NAME}.yaml")
     config = dict(recipe.default_configuration)
     config["sampleIntervalSeconds"] = 1
+    if args.groups:
+        config["metrics"] = args.groups.split(",")
     with tempfile.TemporaryDirectory(prefix="ew-overhead-") as tmp:
         base = Path(tmp)
         processes: dict[str, subprocess.Popen[bytes]] = {}

@@ -8,7 +8,6 @@ is set, or the call returns TIME_ERROR (the clock is unsynchronised or the state
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from collections.abc import Callable
 
@@ -56,7 +55,9 @@ def clock_state(result: int, status: int, offset: int, maxerror: int) -> ClockSt
 
 
 def libc_adjtimex() -> Callable[[Timex], int]:
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    # The process's own symbols include libc (glibc and musl); ctypes.util.find_library would
+    # run ldconfig or a compiler in a subprocess to find it.
+    libc = ctypes.CDLL(None, use_errno=True)
     call = libc.adjtimex
     call.argtypes = [ctypes.POINTER(Timex)]
     call.restype = ctypes.c_int

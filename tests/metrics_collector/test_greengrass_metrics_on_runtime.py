@@ -1,0 +1,63 @@
+"""The collector deployed by the CLI on the local runtime finds the runtime as its nucleus and measures
+the Greengrass root given by the recipe's `{kernel:rootPath}`.
+
+Real parts: `edgewatch local start --detach` (strict recipes), the collector built and deployed with
+`edgewatch local deployment create`, its IoT Core batches read from the runtime's loopback log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from edgewatch.build.suite import build_components
+from edgewatch.local.testing import wait_until
+from tests.faults.test_runtime_crash import COLLECTOR, REPO, THING, batches, edgewatch, runtime_pid
+
+GREENGRASS = ("greengrass.nucleus_rss", "greengrass.nucleus_cpu_percent", "greengrass.root_available",
+              "greengrass.root_percent")  # fmt: skip
+
+
+def latest(root: Path) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for batch in batches(root):
+        for sample in batch.get("samples", []):
+            for metric in sample["metrics"]:
+                if metric["name"].startswith("greengrass."):
+                    values[metric["name"]] = metric["value"]
+    return values
+
+
+@pytest.mark.timeout(300)
+def test_nucleus_is_the_runtime_and_the_root_is_kernel_root_path(tmp_path: Path) -> None:
+    root, out = tmp_path / "rt", tmp_path / "gg"
+    built = build_components(REPO, [COLLECTOR], out_dir=out)
+    update = tmp_path / "update.json"
+    update.write_text(json.dumps({COLLECTOR: {"MERGE": {
+        "sampleIntervalSeconds": 0.5, "iotPublishIntervalSeconds": 1, "iotPublishMode": "raw",
+    }}}))  # fmt: skip
+    try:
+        started = edgewatch("local", "start", "--root", str(root), "--thing-name", THING, "--detach",
+                            "--strict-recipes", "--env", f"EDGEWATCH_PYTHON={sys.executable}")
+        assert started.returncode == 0, started.stdout + started.stderr
+        merges = [arg for b in built for arg in ("--merge", f"{b.name}={b.version}")]
+        deployed = edgewatch("local", "deployment", "create", "--root", str(root), "--recipeDir",
+                             str(out / "recipes"), "--artifactDir", str(out / "artifacts"), *merges,
+                             "--update-config", f"@{update}", "--wait", timeout=240)  # fmt: skip
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        values = wait_until(lambda: (v := latest(root)) and set(GREENGRASS) <= set(v) and v, timeout=60,
+                            interval=0.5, what="the greengrass.* metrics in the collector's batches")  # fmt: skip
+        runtime_rss = psutil.Process(runtime_pid(root)).memory_info().rss
+        # The runtime process is the nucleus: its RSS (it moves a little between the two reads).
+        assert 0.5 * runtime_rss <= values["greengrass.nucleus_rss"] <= 2 * runtime_rss
+        assert 0 <= values["greengrass.nucleus_cpu_percent"] <= 100 * (os.cpu_count() or 1)
+        st = os.statvfs(root)
+        assert values["greengrass.root_available"] == pytest.approx(st.f_bavail * st.f_frsize, rel=0.05)
+        assert 0 < values["greengrass.root_percent"] < 100
+    finally:
+        edgewatch("local", "stop", "--root", str(root), timeout=120)
