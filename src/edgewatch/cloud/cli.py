@@ -22,7 +22,7 @@ from edgewatch.cloud.defaults import (
     DEFAULT_SEARCHABLE_ATTRIBUTES,
     DEFAULT_THING_TYPE,
 )
-from edgewatch.cloud.deps import CloudDeps, default_deps
+from edgewatch.cloud.deps import CloudDeps, default_deps, run_standalone
 
 logger = logging.getLogger(__name__)
 
@@ -147,12 +147,7 @@ def add_cloud_parsers(subparsers: Any) -> None:
 
 def main(argv: list[str] | None = None, deps: CloudDeps | None = None) -> int:
     """Standalone entry (`python -m edgewatch.cloud.cli ...`); tests pass `deps`."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="edgewatch")
-    add_cloud_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    result: int = args.func(args, deps)
-    return result
+    return run_standalone(add_cloud_parsers, argv, deps)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ pass moto-backed clients and an injected clock instead of patching module global
 
 from __future__ import annotations
 
+import argparse
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,3 +37,14 @@ class CloudDeps:
 
 def default_deps() -> CloudDeps:
     return CloudDeps()
+
+
+def run_standalone(add_parsers: Callable[[Any], None], argv: list[str] | None, deps: CloudDeps | None) -> int:
+    """`python -m edgewatch.cloud.cli ...` and `python -m edgewatch.fleet.cli ...`: parse with the
+    family's parsers and run the handler with `deps` (tests pass moto-backed ones)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    parser = argparse.ArgumentParser(prog="edgewatch")
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    result: int = args.func(args, deps)
+    return result

@@ -7,13 +7,12 @@ The watch loop, its transports and boto3 load when a command runs. The AWS handl
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 from edgewatch.cloud.defaults import STATUS_SHADOW
-from edgewatch.cloud.deps import CloudDeps, default_deps
+from edgewatch.cloud.deps import CloudDeps, default_deps, run_standalone
 from edgewatch.fleet.model import DEFAULT_INTERVAL_S, SORT_KEYS
 from edgewatch.fleet.transport import CLIENT_ID_PREFIX  # stdlib only at import time
 
@@ -128,12 +127,7 @@ def run_group_create(args: argparse.Namespace, deps: CloudDeps | None = None) ->
 
 def main(argv: list[str] | None = None, deps: CloudDeps | None = None) -> int:
     """Standalone entry (`python -m edgewatch.fleet.cli ...`); tests pass `deps`."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    parser = argparse.ArgumentParser(prog="edgewatch")
-    add_fleet_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    result: int = args.func(args, deps)
-    return result
+    return run_standalone(add_fleet_parser, argv, deps)
 
 
 if __name__ == "__main__":

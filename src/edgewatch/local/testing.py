@@ -167,13 +167,8 @@ class SubprocessIpcRuntime:
         return self.tokens[name]
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.process is not None:
+            stop_process(self.process, timeout=10)
         shutil.rmtree(os.path.dirname(self.socket_path), ignore_errors=True)
 
 
@@ -261,7 +256,7 @@ def start_component_process(
         return subprocess.Popen([sys.executable, "-m", module], env=env, cwd=work, stdout=log, stderr=log)
 
 
-def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+def stop_process(process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
     """Stop a component process as the nucleus does: `sig` (SIGTERM), then SIGKILL if it does not end
     within `timeout`; returns its exit status (nothing to do when it already ended)."""
     if process.poll() is None:
