@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from edgewatch.cloud.deps import CloudDeps
+from edgewatch_testkit.aws_env import isolate_aws_environment
 from tests.cloud.fakes import FakeGreengrass, IotWithJobs, S3KeepingBucketPolicies
 
 REGION = "eu-west-1"
@@ -20,13 +21,7 @@ ACCOUNT = "123456789012"
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and region; nothing from the developer's machine leaks in."""
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_REGION"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    isolate_aws_environment(monkeypatch, REGION)
 
 
 @dataclass

@@ -19,6 +19,7 @@ _ROUTER_SRC = Path(__file__).resolve().parents[2] / "components" / "alert-router
 if str(_ROUTER_SRC) not in sys.path:
     sys.path.insert(0, str(_ROUTER_SRC))
 
+from edgewatch_testkit.aws_env import isolate_aws_environment  # noqa: E402
 from edgewatch_testkit.fake_slack import FakeSlack  # noqa: E402
 
 REGION = "eu-west-1"
@@ -29,13 +30,7 @@ PRESENCE_TABLE = "edgewatch-presence"
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fake credentials and region (nothing from the developer's machine), inside moto."""
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_REGION"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    isolate_aws_environment(monkeypatch, REGION)
     with mock_aws():
         yield
 
