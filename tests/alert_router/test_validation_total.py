@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from alert_router.config import DEFAULTS, parse_config, validity_reason
-from alert_router.startup import LastGoodConfig, startup_config
+from alert_router.startup import open_last_good
 
 from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, stop_process, wait_until
 from edgewatch_shared import health_message
+from edgewatch_shared.config_lifecycle import choose_config
 from edgewatch_testkit.fake_slack import FakeSlack
 from tests.alert_router.test_on_local_runtime import NAME, THING, cpu, publish, recipe_defaults, start_router
 
@@ -60,26 +61,34 @@ def test_defaults_and_empty_are_accepted() -> None:
 
 
 def test_startup_uses_last_good_then_defaults_and_says_which(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    last_good = LastGoodConfig(tmp_path / "last-good.json")
-    good = {"rules": [RULE], "evaluationIntervalSeconds": 2}
-    assert startup_config(lambda: good, last_good).source == "stored"
+    last_good = open_last_good(tmp_path / "last-good.json")
+    good = {"rules": [RULE], "evaluationIntervalSeconds": 2, "accessControl": {"x": {}}}
+    assert choose_config(lambda: good, parse_config, last_good).source == "stored"
     assert (tmp_path / "last-good.json").stat().st_mode & 0o777 == 0o600
+    assert "accessControl" not in json.loads((tmp_path / "last-good.json").read_text())  # the nucleus's
 
     bad = {"rules": [{**RULE, "op": ["<"]}]}
     with caplog.at_level(logging.ERROR):
-        start = startup_config(lambda: bad, last_good)
-    assert start.source == "last good" and start.config == parse_config(good)
-    assert start.fallback_reason is not None and "rules[0].op" in start.fallback_reason
+        start = choose_config(lambda: bad, parse_config, last_good)
+    assert start.source == "last-good" and start.config == parse_config(good)
+    assert start.fallback and "rules[0].op" in start.describe()
     assert any("running on the last good configuration" in r.getMessage() for r in caplog.records)
 
     def unreadable() -> Any:
         raise TimeoutError("nucleus away")
 
-    assert startup_config(unreadable, last_good).source == "last good"
+    assert choose_config(unreadable, parse_config, last_good).source == "last-good"
     (tmp_path / "last-good.json").write_text("{not json")  # corrupt: moved aside, defaults used
-    start = startup_config(lambda: bad, last_good)
-    assert start.source == "default" and start.config == parse_config(None)
+    start = choose_config(lambda: bad, parse_config, last_good)
+    assert start.source == "defaults" and start.config == parse_config(None)
     assert len(list(tmp_path.glob("last-good.json.corrupt-*"))) == 1
+
+
+def test_a_last_good_file_of_the_old_format_is_unwrapped(tmp_path: Path) -> None:
+    path = tmp_path / "last-good.json"
+    path.write_text(json.dumps({"configuration": {"rules": [RULE]}}))
+    start = choose_config(lambda: {"rules": "bad"}, parse_config, open_last_good(path))
+    assert start.source == "last-good" and start.config == parse_config({"rules": [RULE]})
 
 
 # -- on the local runtime, with the real component
@@ -157,4 +166,4 @@ def test_component_rejects_hostile_updates_and_starts_on_last_good_config(tmp_pa
         runtime.stop()
     assert fake.webhook_url not in log.read_text()
     stored = json.loads((work / "alert-router-last-good-config.json").read_text())
-    assert stored["configuration"]["rules"] == [RULE]  # the unusable one never replaced the last good
+    assert stored["rules"] == [RULE]  # the unusable one never replaced the last good

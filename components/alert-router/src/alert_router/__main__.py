@@ -19,12 +19,13 @@ from alert_router.secrets import Redactor, SecretSource
 from alert_router.service import COMPONENT, RouterService
 from alert_router.shadow_publisher import ShadowPublisher
 from alert_router.silence_store import SILENCES_FILE, SilenceStore
-from alert_router.startup import LAST_GOOD_FILE, LastGoodConfig, startup_config
+from alert_router.startup import LAST_GOOD_FILE, open_last_good
 from alert_router.status_shadow import ShadowSchedule
 from alert_router.wiring import IntegrationFactory, silence_book
 from edgewatch_shared.backoff import Backoff
 from edgewatch_shared.component_env import component_version, start_component, stop_on_signals
 from edgewatch_shared.config_handover import ConfigHandover
+from edgewatch_shared.config_lifecycle import choose_config
 from edgewatch_shared.ipc_connection import EXIT_ACCESS_DENIED
 from edgewatch_shared.private_files import read_json
 
@@ -39,11 +40,12 @@ def main() -> int:
     thing, work_path = start_component()
     redactor = Redactor()
     ipc = RouterIpc()
-    last_good = LastGoodConfig(work_path / LAST_GOOD_FILE)
+    last_good = open_last_good(work_path / LAST_GOOD_FILE)
     # IPC threads park accepted updates here; the loop applies them (also one that comes before it runs).
     updates = ConfigHandover(parse_config, on_accepted=last_good.save)
     ipc.watch_configuration(on_changed=lambda: updates.offer_from(ipc.get_configuration), validate=validity_reason)
-    start = startup_config(ipc.get_configuration, last_good)
+    start = choose_config(ipc.get_configuration, parse_config, last_good)
+    fallback_reason = start.describe() if start.fallback else None
     config = start.config
     ipc.max_message_bytes = config.max_message_bytes
     now = time.time()
@@ -60,7 +62,7 @@ def main() -> int:
     shadow = ShadowPublisher(thing, ipc.publish_iot_core, ShadowSchedule(config.status_shadow), time.time)
     service = RouterService(core=core, outbox=outbox, deliverer=deliverer, integrations_for=factory,
                             health_path=work_path / HEALTH_FILE, state_path=work_path / STATE_FILE,
-                            publish_health=ipc.publish_local, fallback_reason=start.fallback_reason,
+                            publish_health=ipc.publish_local, fallback_reason=fallback_reason,
                             config_updates=updates, status_shadow=shadow, silence_store=silences,
                             version=component_version(COMPONENT, alert_router.__file__))  # fmt: skip
 
