@@ -248,6 +248,22 @@ def test_a_mount_read_only_from_the_start_is_not_reported(tree: Path) -> None:
     assert read_only["/mnt/usb stick"] == 0.0  # mounted ro on purpose (e.g. a read-only root)
 
 
+def test_a_mount_whose_statvfs_fails_still_reports_read_only(tree: Path) -> None:
+    def statvfs(path: str) -> Statvfs:
+        if path == "/data" and calls.setdefault(path, 0) > 0:
+            raise OSError(5, "Input/output error")
+        calls[path] = calls.get(path, 0) + 1
+        return Statvfs()
+
+    calls: dict[str, int] = {}
+    _, sample = sampler_over(kernel(tree, statvfs=statvfs), ["disk"])
+    sample(0.0)
+    write(tree / "proc" / "self" / "mountinfo", MOUNTINFO.format(usb="rw,relatime", data_super="ro"))
+    metrics = sample(1.0)
+    assert "/data" not in {dict(k)["mount"] for k in by_labels(metrics, "disk.used")}
+    assert {dict(k)["mount"]: v for k, v in by_labels(metrics, "disk.read_only").items()}["/data"] == 1.0
+
+
 def test_filesystem_without_inodes_has_no_inode_metrics(tree: Path) -> None:
     files = kernel(tree, statvfs=lambda path: Statvfs(f_files=0, f_ffree=0) if "boot" in path else Statvfs())
     _, sample = sampler_over(files, ["disk"])

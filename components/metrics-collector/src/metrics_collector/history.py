@@ -26,7 +26,7 @@ class TickHistory:
         if snapshot.cpu_times:
             self._cpu_times = snapshot.cpu_times
         read_only: dict[str, bool] = {}
-        for disk in snapshot.disks:
+        for disk in snapshot.mounts:
             if not disk.read_only:
                 self._seen_read_write.add(disk.mountpoint)
             # A rw mount over a ro superblock is the kernel's emergency remount (ext4

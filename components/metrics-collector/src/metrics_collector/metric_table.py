@@ -21,6 +21,7 @@ from metrics_collector.readings import (
     MemoryDetail,
     NetIo,
     NucleusProcess,
+    Partition,
     Pressure,
     ProcessSample,
     Swap,
@@ -121,7 +122,7 @@ def _pressure(value: Callable[[Pressure], float | None]) -> Callable[[SystemSnap
     ]
 
 
-def _disk_labels(d: DiskUsage) -> Labels:
+def _disk_labels(d: DiskUsage | Partition) -> Labels:
     return {"mount": d.mountpoint, "device": d.device, "fstype": d.fstype}
 
 
@@ -131,7 +132,7 @@ def _inodes(value: Callable[[DiskUsage], float]) -> Callable[[SystemSnapshot], I
 
 
 def _read_only(s: SystemSnapshot) -> Iterable[Reading]:
-    return [(_disk_labels(d), 1.0 if s.disk_read_only.get(d.mountpoint) else 0.0) for d in s.disks]
+    return [(_disk_labels(m), 1.0 if s.disk_read_only.get(m.mountpoint) else 0.0) for m in s.mounts]
 
 
 def _link(value: Callable[[Link], float | None]) -> Callable[[SystemSnapshot], Iterable[Reading]]:

@@ -115,8 +115,6 @@ class DiskUsage:
     percent: float
     inodes_total: int = 0
     inodes_free: int = 0
-    read_only: bool = False
-    superblock_read_only: bool = False
 
 
 @dataclass(frozen=True)
