@@ -53,6 +53,12 @@ def test_durations_accept_numbers_floats_and_strings(update: dict[str, object], 
         ({"bufferMaxBytes": 10}, "bufferMaxBytes", "at least"),
         ({"iotMaxPayloadBytes": 200_000}, "iotMaxPayloadBytes", "at most 131072"),
         ({"networkExcludeInterfaces": ["lo", 3]}, "networkExcludeInterfaces[1]", "string"),
+        ({"nucleusPid": -1}, "nucleusPid", "at least 0"),
+        ({"nucleusPid": "java"}, "nucleusPid", "number"),
+        ({"nucleusProcessMatch": "Greengrass.jar"}, "nucleusProcessMatch", "list"),
+        ({"nucleusProcessMatch": [""]}, "nucleusProcessMatch", "non-empty"),
+        ({"nucleusProcessMatch": ["x" * 257]}, "nucleusProcessMatch", "256 characters"),
+        ({"nucleusProcessMatch": ["a"] * 17}, "nucleusProcessMatch", "at most 16"),
     ],
 )
 def test_invalid_values_are_rejected_with_a_reason_naming_the_key(
@@ -68,3 +74,13 @@ def test_invalid_values_are_rejected_with_a_reason_naming_the_key(
 
 def test_unknown_keys_and_access_control_are_tolerated() -> None:
     assert validity_reason({"someOldKey": 1, "accessControl": {"x": {}}}) is None
+
+
+def test_new_groups_and_nucleus_keys_parse() -> None:
+    config = parse_config({"metrics": ["pressure", "clock", "board", "greengrass"], "nucleusPid": 4242,
+                           "nucleusProcessMatch": ["greengrass.jar"]})  # fmt: skip
+    assert config.metric_groups == {"pressure", "clock", "board", "greengrass"}
+    assert (config.nucleus_pid, config.nucleus_process_match) == (4242, ("greengrass.jar",))
+    defaults = parse_config(None)
+    assert {"pressure", "clock", "board", "greengrass"} <= defaults.metric_groups
+    assert "Greengrass.jar" in defaults.nucleus_process_match
