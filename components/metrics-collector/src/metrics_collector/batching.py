@@ -21,7 +21,7 @@ BATCH_SCHEMA = "edgewatch.metrics-batch/1"
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Stats:
     min: float
     max: float
@@ -30,8 +30,11 @@ class _Stats:
     last: float
 
     def add(self, value: float) -> None:
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
+        # Comparisons, not min()/max(): this runs for every series of every sample.
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
         self.total += value
         self.count += 1
         self.last = value
@@ -87,11 +90,13 @@ class SummaryBatcher:
 
     def add(self, message: MetricsMessage) -> None:
         self._window.add(message.ts)
+        series = self._series
         for m in message.metrics:
-            key = (m.name, m.unit, tuple(sorted(m.labels.items())))
-            stats = self._series.get(key)
+            labels = m.labels
+            key = (m.name, m.unit, tuple(sorted(labels.items())) if len(labels) > 1 else tuple(labels.items()))
+            stats = series.get(key)
             if stats is None:
-                self._series[key] = _Stats(m.value, m.value, m.value, 1, m.value)
+                series[key] = _Stats(m.value, m.value, m.value, 1, m.value)
             else:
                 stats.add(m.value)
 
