@@ -26,8 +26,9 @@ import yaml
 
 from edgewatch.build.suite import build_components
 from edgewatch.local.testing import wait_until
+from edgewatch_testkit.cli import edgewatch, merge_args
 from edgewatch_testkit.fake_slack import FakeSlack
-from tests.faults.test_runtime_crash import COLLECTOR, REPO, ROUTER, THING, batches, component_processes, edgewatch
+from tests.faults.test_runtime_crash import COLLECTOR, REPO, ROUTER, THING, batches, component_processes
 
 RULE = "FilesystemReadOnly"
 
@@ -100,7 +101,7 @@ def test_remount_read_only_reaches_slack_then_read_write_resolves(loop_mount: Pa
             started = edgewatch("local", "start", "--root", str(root), "--thing-name", THING, "--detach",
                                 "--strict-recipes", "--env", f"EDGEWATCH_PYTHON={sys.executable}")
             assert started.returncode == 0, started.stdout + started.stderr
-            merges = [arg for b in built for arg in ("--merge", f"{b.name}={b.version}")]
+            merges = merge_args(built)
             deployed = edgewatch("local", "deployment", "create", "--root", str(root), "--recipeDir",
                                  str(out / "recipes"), "--artifactDir", str(out / "artifacts"), *merges,
                                  "--update-config", f"@{update}", "--wait", timeout=300)  # fmt: skip

@@ -14,7 +14,6 @@ import itertools
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -27,17 +26,13 @@ import pytest
 from edgewatch.build.suite import build_components
 from edgewatch.local.layout import RuntimeLayout
 from edgewatch.local.testing import wait_until
+from edgewatch_testkit.cli import edgewatch, merge_args
 
 REPO = Path(__file__).resolve().parents[2]
 THING = "gw-crash"
 COLLECTOR, ROUTER, NOEXEC = "com.edgewatch.MetricsCollector", "com.edgewatch.AlertRouter", "com.test.NoExec"
 MARKS = {COLLECTOR: "metrics_collector", ROUTER: "alert_router", NOEXEC: "sleep"}
 SILENT_S = 10  # CollectorSilent fires after this long without collector samples
-
-
-def edgewatch(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgewatch.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def runtime_pid(root: Path) -> int:
@@ -121,7 +116,7 @@ def test_runtime_kill_9_and_restart_leaves_no_orphan_and_no_duplicate(root: Path
                            "route": {"receiver": "default", "groupWait": "0s"}}},
     }))
     _start(root)
-    merges = [arg for b in built for arg in ("--merge", f"{b.name}={b.version}")] + ["--merge", f"{NOEXEC}=1.0.0"]
+    merges = [*merge_args(built), "--merge", f"{NOEXEC}=1.0.0"]
     deployed = edgewatch("local", "deployment", "create", "--root", str(root), "--recipeDir", str(out / "recipes"),
                          "--artifactDir", str(out / "artifacts"), *merges, "--update-config", f"@{update}", "--wait",
                          timeout=300)

@@ -25,8 +25,9 @@ import pytest
 
 from edgewatch.build.suite import build_components
 from edgewatch.local.testing import wait_until
+from edgewatch_testkit.cli import edgewatch, merge_args
 from edgewatch_testkit.fake_slack import FakeSlack
-from tests.faults.test_runtime_crash import COLLECTOR, REPO, ROUTER, THING, edgewatch
+from tests.faults.test_runtime_crash import COLLECTOR, REPO, ROUTER, THING
 
 CONFIG = Path("config") / f"{ROUTER}.json"
 ALLOWED = {CONFIG, Path("work") / ROUTER / "alert-router-last-good-config.json",
@@ -67,7 +68,7 @@ def test_no_secret_under_the_runtime_root_and_nothing_world_readable(tmp_path: P
         try:
             run("local", "start", "--root", str(root), "--thing-name", THING, "--detach", "--strict-recipes",
                 "--env", f"EDGEWATCH_PYTHON={sys.executable}")
-            merges = [arg for b in built for arg in ("--merge", f"{b.name}={b.version}")]
+            merges = merge_args(built)
             run("local", "deployment", "create", "--root", str(root), "--recipeDir", str(out / "recipes"),
                 "--artifactDir", str(out / "artifacts"), *merges, "--update-config", f"@{first}", "--wait")
             wait_until(lambda: any(tokens[0] in r.path for r in slack.delivered()), timeout=60,

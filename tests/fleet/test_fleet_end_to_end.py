@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from edgewatch.build.suite import build_components
 from edgewatch.local.layout import RuntimeLayout
 from edgewatch.local.mqtt_uplink import MqttEndpoint
 from edgewatch.local.testing import wait_until
+from edgewatch_testkit.cli import edgewatch
 from edgewatch_testkit.fake_slack import FakeSlack
 from edgewatch_testkit.fleet_broker import FleetBroker, start_fleet_broker
 from tests.dashboard.browser import chromium, log_in, open_page
@@ -47,11 +47,6 @@ DEVICE_ROUTER_CONFIG = {
 COLLECTOR_CONFIG = {"sampleIntervalSeconds": 0.5, "iotPublishIntervalSeconds": 1, "iotPublishMode": "summary",
                     "metrics": ["cpu", "memory", "disk", "temperature", "collector"], "healthIntervalSeconds": 30}
 PUBLISH_INTERVAL_S = 1.0  # the hub's expectation; DeviceSilent after 2 x this
-
-
-def edgewatch(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgewatch.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 class Device:

@@ -3,7 +3,6 @@ through the CLI process, the runtime process and a real component that subscribe
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgewatch.local.testing import wait_until
+from edgewatch_testkit.cli import edgewatch
 from tests.runtime.conftest import Workspace
 
 # Defers every update by 5 s: only the policy's timeout lets a deployment through.
@@ -34,11 +34,6 @@ with open("updates.log", "a") as handle:
 while True:
     time.sleep(1)
 """
-
-
-def edgewatch(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgewatch.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture

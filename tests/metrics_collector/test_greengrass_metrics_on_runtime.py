@@ -17,7 +17,8 @@ import pytest
 
 from edgewatch.build.suite import build_components
 from edgewatch.local.testing import wait_until
-from tests.faults.test_runtime_crash import COLLECTOR, REPO, THING, batches, edgewatch, runtime_pid
+from edgewatch_testkit.cli import edgewatch, merge_args
+from tests.faults.test_runtime_crash import COLLECTOR, REPO, THING, batches, runtime_pid
 
 GREENGRASS = ("greengrass.nucleus_rss", "greengrass.nucleus_cpu_percent", "greengrass.root_available",
               "greengrass.root_percent")  # fmt: skip
@@ -45,7 +46,7 @@ def test_nucleus_is_the_runtime_and_the_root_is_kernel_root_path(tmp_path: Path)
         started = edgewatch("local", "start", "--root", str(root), "--thing-name", THING, "--detach",
                             "--strict-recipes", "--env", f"EDGEWATCH_PYTHON={sys.executable}")
         assert started.returncode == 0, started.stdout + started.stderr
-        merges = [arg for b in built for arg in ("--merge", f"{b.name}={b.version}")]
+        merges = merge_args(built)
         deployed = edgewatch("local", "deployment", "create", "--root", str(root), "--recipeDir",
                              str(out / "recipes"), "--artifactDir", str(out / "artifacts"), *merges,
                              "--update-config", f"@{update}", "--wait", timeout=240)  # fmt: skip

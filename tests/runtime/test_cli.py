@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from edgewatch.local.testing import wait_until
+from edgewatch_testkit.cli import edgewatch
 from tests.runtime.conftest import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def edgewatch(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgewatch.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def alive(pid: int) -> bool:

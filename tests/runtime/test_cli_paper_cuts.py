@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from edgewatch.recipe import RecipeError, load_recipe
+from edgewatch_testkit.cli import edgewatch
 from tests.runtime.conftest import Workspace
-from tests.runtime.test_cli import edgewatch
 
 
 @pytest.fixture
