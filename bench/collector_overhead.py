@@ -12,7 +12,9 @@ In one run, for the same wall-clock period:
   once a second, without parsing them (the collector's default groups: since issue 15 also vmstat,
   mountinfo, PSI, links, cpufreq, the firmware's throttled value and its parent's /proc files).
 Profile the collector's own process with `--profile FILE` (cProfile of `python -m metrics_collector`).
-Prints CPU seconds per hour and peak RSS (VmHWM) for each.
+Prints CPU seconds per hour and peak RSS (VmHWM) for each, and the collector's CPU per thread (user and
+system, from /proc/<pid>/task/*/stat: the sampling loop is the main thread, `AwsEventLoop*` is awscrt's
+IPC event loop, the rest are the uploader and short-lived helpers).
 """
 
 from __future__ import annotations
@@ -110,7 +112,20 @@ LoadPlugin csv
 
 
 
-
+def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
+    """Thread label -> (user, system) CPU seconds so far; threads of the same label are summed."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, tuple[float, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended between listing and reading
+            continue
+        comm, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        label = "main (sampling loop)" if task.name == str(pid) else comm
+        user, system = out.get(label, (0.0, 0.0))
+        out[label] = (user + int(fields[11]) / ticks, system + int(fields[12]) / ticks)
+    return out
 
 
 def main() -> None:
@@ -158,12 +173,15 @@ def main() -> None:
             time.sleep(3.0)  # start-up (imports, first reads) is not the steady state we measure
             handles = {name: psutil.Process(p.pid) for name, p in processes.items() if p.poll() is None}
             start_cpu = {name: cpu_seconds(h, with_children=True) for name, h in handles.items()}
+            collector_pid = processes["EdgeWatch collector"].pid
+            start_threads = thread_cpu(collector_pid)
             started = time.monotonic()
             print(f"measuring {len(handles)} processes for {args.seconds:.0f} s ...", flush=True)
             time.sleep(args.seconds)
             elapsed = time.monotonic() - started
             results = {name: ((cpu_seconds(h, with_children=True) - start_cpu[name]) / elapsed * 3600, peak_rss(h.pid))
                        for name, h in handles.items()}
+            end_threads = thread_cpu(collector_pid)
             stop.set()
             for process in processes.values():
                 process.terminate()
@@ -176,6 +194,10 @@ def main() -> None:
     print(f"{'':32} {'CPU s/hour':>10} {'peak RSS':>10}")
     for name, (cpu, rss) in results.items():
         print(f"{name:32} {cpu:10.1f} {rss / 2**20:8.1f} MiB")
+    print("\ncollector CPU s/hour by thread     user   system")
+    for label, (user, system) in sorted(end_threads.items()):
+        user0, system0 = start_threads.get(label, (0.0, 0.0))
+        print(f"  {label:30} {(user - user0) / elapsed * 3600:6.1f} {(system - system0) / elapsed * 3600:8.1f}")
     for missing, found in (("node_exporter", exporter_bin), ("collectd", collectd_bin)):
         if not found:
             print(f"({missing} not installed: bash bench/install-peers.sh)")

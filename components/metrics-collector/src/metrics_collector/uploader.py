@@ -36,6 +36,9 @@ MAX_IN_FLIGHT = 5
 # IoT Core allows 100 publishes/s per connection, shared with every component on the device.
 MIN_SECONDS_BETWEEN_PUBLISHES = 0.05
 PUBLISH_TIMEOUT_SECONDS = 30.0
+# With nothing buffered, held, in flight or to retry, only `wake()` (a new payload, a completion) brings
+# work; the idle step then re-checks this rarely instead of querying the buffer every second (issue 15).
+IDLE_WAIT_SECONDS = 10.0
 
 PublishFn = Callable[[str, bytes], "Future[object]"]
 
@@ -96,7 +99,9 @@ class IotUploader:
             self._retry_deletes()
             self._harvest(now)
             self._submit(now)
-            waits = [1.0]
+            busy = bool(self._in_flight or self._delivered or self._probing or self._retry_at > now)
+            waits = [1.0 if busy or self._buffer.depth().payloads or (self._pending is not None and len(self._pending))
+                     else IDLE_WAIT_SECONDS]
             if self._retry_at > now:
                 waits.append(self._retry_at - now)
             if self._next_send_at > now:
