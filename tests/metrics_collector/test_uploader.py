@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from metrics_collector.health import CollectorHealth
 from metrics_collector.offline_buffer import OfflineBuffer
-from metrics_collector.uploader import IotUploader
+from metrics_collector.uploader import IDLE_WAIT_SECONDS, IotUploader
 
 from edgewatch_shared.backoff import Backoff
 from tests.metrics_collector.fakes import FakeClock
@@ -115,3 +115,16 @@ def test_disconnected_ipc_counts_as_failure_and_keeps_payloads(setup) -> None:
     iot.ack_all()
     uploader.pump()
     assert iot.delivered == [b"batch-000", b"batch-001"]
+
+
+def test_idle_uploader_waits_long_and_a_busy_one_rechecks_every_second(setup) -> None:
+    # Issue 15: an idle step must not query the buffer every second; new work arrives through wake().
+    buffer, iot, uploader, _, _ = setup
+    assert uploader.pump() == IDLE_WAIT_SECONDS
+    fill(buffer, 2)
+    assert uploader.pump() == 1.0  # in flight: timeouts are checked every second
+    iot.ack_all()
+    assert uploader.pump() == IDLE_WAIT_SECONDS  # all delivered and deleted: idle again
+    fill(buffer, 1)
+    iot.connected = False
+    assert uploader.pump() == 1.0  # failed: probing, with a retry due within the backoff
