@@ -15,7 +15,7 @@ from local_dashboard.config import DEFAULTS, parse_checked, validity_reason
 from local_dashboard.history import HistoryStore
 from local_dashboard.prometheus import render
 from local_dashboard.push import ClientFeed
-from local_dashboard.state import DashboardState
+from local_dashboard.state import MAX_NESTING, DashboardState, OversizedError, measure
 
 from edgewatch_shared.metrics_message import from_dict
 
@@ -272,3 +272,23 @@ def test_health_turns_silent_after_three_intervals_and_alerts_resolve() -> None:
     assert shown["state"] == "resolved" and shown["endsAt"] == T0 + 5
     st_.receive("alerts", {**note, "alerts": [{**alert, "fingerprint": "f2"}]}, T0 + 3_700_000)
     assert [a["id"] for a in st_.alert_list(T0 + 3_700_000)] == ["f2"]  # resolved ones go after an hour
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON)
+def test_measure_is_the_compact_encoded_size_of_any_json_value(doc: Any) -> None:
+    expected = len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False))
+    assert measure(doc, 10**6) == expected
+    if expected > 1:
+        with pytest.raises(OversizedError, match="larger than"):
+            measure(doc, expected - 1)
+
+
+def test_measure_refuses_deep_nesting_and_many_elements_before_encoding() -> None:
+    nested: Any = {}
+    for _ in range(MAX_NESTING + 1):
+        nested = {"a": nested}
+    with pytest.raises(OversizedError, match="nested deeper"):
+        measure(nested, 10**6)
+    with pytest.raises(OversizedError, match="larger than 100 bytes"):
+        measure([0] * 101, 100)
