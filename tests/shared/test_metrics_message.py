@@ -8,7 +8,10 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from edgewatch_shared import metrics_message
 from edgewatch_shared.metrics_message import (
     SCHEMA_ID,
     MessageError,
@@ -106,3 +109,27 @@ def test_errors_name_every_bad_field() -> None:
 def test_nan_cannot_be_serialised() -> None:
     with pytest.raises(ValueError):
         MetricsMessage(thing="g", ts=1, metrics=(Metric("cpu.percent", float("nan"), "%"),)).to_json()
+
+
+_SCALARS = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+            | st.sampled_from(["cpu.percent", "disk.read_only", "Bad.Name", "cpu.percent\n"]))  # fmt: skip
+_METRICS = st.dictionaries(
+    st.sampled_from(["name", "value", "unit", "labels", "extra"]),
+    _SCALARS | st.dictionaries(st.text(max_size=4), _SCALARS, max_size=3),
+    max_size=5,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_METRICS)
+def test_the_fast_path_accepts_only_what_the_full_check_accepts(item: dict[str, Any]) -> None:
+    # The fast check is an optimisation: it may send a valid metric to the full walk, never pass an invalid one.
+    if metrics_message._is_valid_plain_metric(item):
+        assert metrics_message._metric_problems(item, "m") == []
+    assert (metrics_message._metric_errors(item, "m") == []) == (metrics_message._metric_problems(item, "m") == [])
+
+
+def test_the_fast_path_takes_a_typical_metric() -> None:
+    typical = {"name": "cpu.percent", "value": 1.5, "unit": "%", "labels": {"cpu": "0"}}
+    assert metrics_message._is_valid_plain_metric(typical)
+    assert not metrics_message._is_valid_plain_metric({"name": "cpu.percent", "value": True, "unit": "%", "labels": {}})
