@@ -16,6 +16,8 @@ import awsiot
 import pytest
 
 from edgewatch.local.deployment_plan import ConfigUpdate
+from edgewatch.local.iot_core import read_records
+from edgewatch.local.layout import RuntimeLayout
 from edgewatch.local.testing import wait_until
 from tests.compat.conftest import RECIPES, Compat
 
@@ -313,9 +315,8 @@ def test_steps_run_as_the_default_user_unless_privileged(tmp_path: Path) -> None
         assert record.status == "SUCCEEDED", record.reason
         helper.wait_state("com.example.UserIpc", "FINISHED", "BROKEN")
         assert helper.state("com.example.UserIpc") == "FINISHED", helper.log("com.example.UserIpc")
-        published = helper.root / "iotcore" / "messages.jsonl"
-        line = wait_until(lambda: published.exists() and published.read_text(), what="the IoT Core publish")
-        message = json.loads(line.splitlines()[0])
+        published = RuntimeLayout(helper.root).iot_core_log()
+        message = wait_until(lambda: next(iter(read_records(published)), None), what="the IoT Core publish")
         assert message["topic"] == "user/topic", message
         assert str(nobody.pw_uid) in json.dumps(message)
     finally:

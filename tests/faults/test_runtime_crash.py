@@ -24,6 +24,7 @@ import psutil
 import pytest
 
 from edgewatch.build.suite import build_components
+from edgewatch.local.iot_core import read_records
 from edgewatch.local.layout import RuntimeLayout
 from edgewatch.local.testing import wait_until
 from edgewatch_testkit.cli import edgewatch, merge_args
@@ -59,14 +60,7 @@ def component_processes(root: Path) -> dict[str, list[psutil.Process]]:
 
 
 def iot_records(root: Path) -> list[dict[str, Any]]:
-    path = root / "iotcore" / "messages.jsonl"
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        with contextlib.suppress(ValueError):  # the last line may be half written
-            records.append(json.loads(line))
-    return records
+    return read_records(RuntimeLayout(root).iot_core_log())
 
 
 def batches(root: Path) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from edgewatch.build.suite import build_components
+from edgewatch.local.iot_core import read_records
 from edgewatch.local.layout import RuntimeLayout
 from edgewatch.local.mqtt_uplink import MqttEndpoint
 from edgewatch.local.testing import wait_until
@@ -75,14 +76,9 @@ class Device:
 
     def first_batch_ms(self) -> int | None:
         """When the device first published a batch (its runtime logs every IoT Core publish)."""
-        path = self.root / "iotcore" / "messages.jsonl"
-        if not path.exists():
-            return None
-        for line in path.read_text(errors="replace").splitlines():
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if record.get("topic") == f"dt/edgewatch/{self.thing}/metrics":
-                    return int(record["ts"])
+        for record in read_records(RuntimeLayout(self.root).iot_core_log()):
+            if record.get("topic") == f"dt/edgewatch/{self.thing}/metrics":
+                return int(record["ts"])
         return None
 
     def processes(self) -> list[psutil.Process]:

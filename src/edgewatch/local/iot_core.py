@@ -24,7 +24,7 @@ from edgewatch.local.ipc_errors import InvalidArgumentsError, ServiceError
 from edgewatch.local.ipc_protocol import NAMESPACE, dumps
 from edgewatch.local.ipc_server import IpcServer, Stream, b64decode_field, b64encode
 from edgewatch.local.mqtt_uplink import MqttUplink
-from edgewatch.local.state_files import open_private_append, private_dir
+from edgewatch.local.state_files import append_private_record, private_dir
 from edgewatch.local.topics import has_wildcard, mqtt_match, valid_filter
 
 log = logging.getLogger(__name__)
@@ -69,16 +69,21 @@ class MessageLog:
             try:
                 if self.path.exists() and self.path.stat().st_size > self.rotate_bytes:
                     os.replace(self.path, self.path.with_suffix(self.path.suffix + ".1"))
-                with open_private_append(self.path) as handle:
-                    handle.write(line)
+                append_private_record(self.path, line.encode("utf-8"))
             except OSError as exc:  # a full disk must not fail the publish itself
                 log.error("cannot append to IoT Core log %s: %s", self.path, exc)
 
     def read(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        with self.path.open(encoding="utf-8") as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+        return read_records(self.path)
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The whole records of a JSON Lines log; the last line may be still being written (or cut by a
+    crash), so only lines that end are read."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines() if line.strip()]
 
 
 def log_record(topic: str, payload: bytes, qos: int, publisher: str, retain: bool) -> dict[str, Any]:

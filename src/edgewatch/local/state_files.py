@@ -50,6 +50,19 @@ def open_private_append(path: Path) -> Any:
     return os.fdopen(fd, "a", encoding="utf-8", errors="replace")
 
 
+def append_private_record(path: Path, data: bytes) -> None:
+    """Append one whole record (e.g. a JSON line) to a 0600 file with write(2) on O_APPEND, so a
+    concurrent reader never sees records interleaved; a buffered text handle would split a large
+    record into 8 KiB writes."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+    try:
+        written = os.write(fd, data)
+        while written < len(data):  # a short write (signal, nearly full disk): finish the record
+            written += os.write(fd, data[written:])
+    finally:
+        os.close(fd)
+
+
 def quarantine(path: Path, reason: str) -> Path | None:
     """Move a corrupt file aside as `<file>.corrupt-<UTC stamp>`; return where it went."""
     try:
