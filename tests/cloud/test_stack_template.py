@@ -14,6 +14,7 @@ import pytest
 from cfnlint.api import lint
 from moto import mock_aws
 
+from edgewatch.cloud.defaults import DEFAULT_SEARCHABLE_ATTRIBUTES, DEFAULT_THING_TYPE
 from edgewatch.cloud.model import validate_request
 from edgewatch.cloud.policy_lint import lint_policy
 from edgewatch.cloud.stack import TEMPLATE_PATH, load_template
@@ -214,3 +215,15 @@ def test_moto_iot_accepts_every_rule_as_the_stack_creates_it(aws_env: None) -> N
             iot.create_topic_rule(ruleName=name, topicRulePayload=payload)
             stored = iot.get_topic_rule(ruleName=name)["rule"]
             assert stored["sql"] == payload["sql"] and stored["errorAction"] == payload["errorAction"]
+
+
+def test_the_thing_type_is_created_only_when_asked_and_matches_provision() -> None:
+    thing_type = RESOURCES["GatewayThingType"]
+    assert thing_type["Condition"] == "CreatesThingType" and thing_type["DeletionPolicy"] == "Retain"
+    assert TEMPLATE["Parameters"]["CreateThingType"]["Default"] == "false"  # provision may have made it
+    assert TEMPLATE["Parameters"]["ThingTypeName"]["Default"] == DEFAULT_THING_TYPE
+    properties = thing_type["Properties"]["ThingTypeProperties"]
+    assert tuple(properties["SearchableAttributes"]) == DEFAULT_SEARCHABLE_ATTRIBUTES
+    validate_request("iot", "CreateThingType", {"thingTypeName": DEFAULT_THING_TYPE, "thingTypeProperties": {
+        "thingTypeDescription": properties["ThingTypeDescription"],
+        "searchableAttributes": properties["SearchableAttributes"]}})  # fmt: skip
