@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 from metrics_collector.readings import (
     ClockState,
     DiskIo,
-    DiskUsage,
+    FsUsage,
     Link,
     Memory,
     MemoryDetail,
@@ -70,8 +70,8 @@ def _swap(value: Callable[[Swap], float]) -> Callable[[SystemSnapshot], Iterable
     return lambda s: [] if s.swap is None else [(NO_LABELS, float(value(s.swap)))]
 
 
-def _disk(value: Callable[[DiskUsage], float]) -> Callable[[SystemSnapshot], Iterable[Reading]]:
-    return lambda s: [(_disk_labels(d), float(value(d))) for d in s.disks]
+def _disk(value: Callable[[FsUsage], float]) -> Callable[[SystemSnapshot], Iterable[Reading]]:
+    return lambda s: [(_disk_labels(d.partition), float(value(d.usage))) for d in s.disks]
 
 
 def _disk_io(value: Callable[[DiskIo], float]) -> Callable[[SystemSnapshot], Iterable[Reading]]:
@@ -122,13 +122,13 @@ def _pressure(value: Callable[[Pressure], float | None]) -> Callable[[SystemSnap
     ]
 
 
-def _disk_labels(d: DiskUsage | Partition) -> Labels:
+def _disk_labels(d: Partition) -> Labels:
     return {"mount": d.mountpoint, "device": d.device, "fstype": d.fstype}
 
 
-def _inodes(value: Callable[[DiskUsage], float]) -> Callable[[SystemSnapshot], Iterable[Reading]]:
+def _inodes(value: Callable[[FsUsage], float]) -> Callable[[SystemSnapshot], Iterable[Reading]]:
     # Filesystems without a fixed inode table (btrfs, vfat, some FUSE) report 0 inodes: absent.
-    return lambda s: [(_disk_labels(d), float(value(d))) for d in s.disks if d.inodes_total > 0]
+    return lambda s: [(_disk_labels(d.partition), float(value(d.usage))) for d in s.disks if d.usage.inodes_total > 0]
 
 
 def _read_only(s: SystemSnapshot) -> Iterable[Reading]:

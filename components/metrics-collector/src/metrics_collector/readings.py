@@ -106,15 +106,10 @@ class FsUsage:
 
 @dataclass(frozen=True)
 class DiskUsage:
-    mountpoint: str
-    device: str
-    fstype: str
-    total: int
-    used: int
-    free: int
-    percent: float
-    inodes_total: int = 0
-    inodes_free: int = 0
+    """A selected mount and what statvfs() said of it."""
+
+    partition: Partition
+    usage: FsUsage
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ def take_snapshot(source: SystemSource, plan: ReadPlan, wall_time: float) -> Sys
         disk_io = attempt("disk_io_counters", lambda: {
             dev: c for dev, c in source.disk_io_counters().items() if selected(dev, (), plan.disk_io_exclude_devices)
         }) or {}  # fmt: skip
-    disks_and_mounts = _read_disks(source, plan, attempt) if "disk" in groups else ()
+    mounts, disks = _read_disks(source, plan, attempt) if "disk" in groups else ((), ())
     board = "board" in groups
     greengrass = "greengrass" in groups
     system = "system" in groups
@@ -158,8 +158,8 @@ def take_snapshot(source: SystemSource, plan: ReadPlan, wall_time: float) -> Sys
         memory_detail=attempt("memory_detail", source.memory_detail) if "memory" in groups else None,
         swap=attempt("swap_memory", lambda: Swap.of(source.swap_memory())) if "swap" in groups else None,
         pressure=(attempt("pressure", source.pressure) or {}) if "pressure" in groups else {},
-        disks=tuple(d for d in disks_and_mounts if isinstance(d, DiskUsage)),
-        mounts=tuple(p for p in disks_and_mounts if isinstance(p, Partition)),
+        disks=disks,
+        mounts=mounts,
         disk_io=disk_io,
         net_io=net_io,
         links=(attempt("links", lambda: source.links(sorted(net_io))) or {}) if net_io else {},
@@ -181,9 +181,10 @@ def take_snapshot(source: SystemSource, plan: ReadPlan, wall_time: float) -> Sys
 
 def _read_disks(
     source: SystemSource, plan: ReadPlan, attempt: Callable[[str, Callable[[], Any]], Any]
-) -> list[DiskUsage | Partition]:
-    """Each selected mount, then its usage where statvfs answered."""
-    disks: list[DiskUsage | Partition] = []
+) -> tuple[tuple[Partition, ...], tuple[DiskUsage, ...]]:
+    """The selected mounts, and the usage of each where statvfs answered."""
+    mounts: list[Partition] = []
+    disks: list[DiskUsage] = []
     seen_mounts: set[str] = set()
     for part in attempt("disk_partitions", source.disk_partitions) or ():
         if part.fstype in PSEUDO_FILESYSTEMS or part.mountpoint in seen_mounts:
@@ -191,15 +192,11 @@ def _read_disks(
         if not selected(part.mountpoint, plan.disk_include_mounts, plan.disk_exclude_mounts):
             continue
         seen_mounts.add(part.mountpoint)
-        disks.append(part)
-        disk = attempt(f"disk_usage {part.mountpoint}", lambda p=part: _disk_usage(p, source.disk_usage(p.mountpoint)))
+        mounts.append(part)
+        disk = attempt(f"disk_usage {part.mountpoint}", lambda p=part: DiskUsage(p, source.disk_usage(p.mountpoint)))
         if disk is not None:
             disks.append(disk)
-    return disks
+    return tuple(mounts), tuple(disks)
 
 
-def _disk_usage(part: Partition, usage: FsUsage) -> DiskUsage:
-    return DiskUsage(
-        part.mountpoint, part.device, part.fstype, usage.total, usage.used, usage.free, usage.percent,
-        inodes_total=usage.inodes_total, inodes_free=usage.inodes_free,
-    )  # fmt: skip
+
