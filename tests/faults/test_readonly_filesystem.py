@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import yaml
 
 from edgewatch.build.suite import build_components
 from edgewatch.local.testing import wait_until
-from edgewatch_testkit.cli import edgewatch, merge_args
+from edgewatch_testkit.cli import deploy_built, edgewatch, start_detached_runtime
 from edgewatch_testkit.fake_slack import FakeSlack
 from tests.faults.test_runtime_crash import COLLECTOR, REPO, ROUTER, THING, batches, component_processes
 
@@ -98,14 +97,8 @@ def test_remount_read_only_reaches_slack_then_read_write_resolves(loop_mount: Pa
             }},
         }))  # fmt: skip
         try:
-            started = edgewatch("local", "start", "--root", str(root), "--thing-name", THING, "--detach",
-                                "--strict-recipes", "--env", f"EDGEWATCH_PYTHON={sys.executable}")
-            assert started.returncode == 0, started.stdout + started.stderr
-            merges = merge_args(built)
-            deployed = edgewatch("local", "deployment", "create", "--root", str(root), "--recipeDir",
-                                 str(out / "recipes"), "--artifactDir", str(out / "artifacts"), *merges,
-                                 "--update-config", f"@{update}", "--wait", timeout=300)  # fmt: skip
-            assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+            start_detached_runtime(root, THING)
+            deploy_built(root, out, built, update)
 
             # The collector must first see the mount read-write (that is what read-only is measured against).
             wait_until(lambda: 0 in _read_only_values(root, mountpoint), timeout=60, interval=0.5,

@@ -14,7 +14,6 @@ import itertools
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from edgewatch.build.suite import build_components
 from edgewatch.local.iot_core import read_records
 from edgewatch.local.layout import RuntimeLayout
 from edgewatch.local.testing import wait_until
-from edgewatch_testkit.cli import edgewatch, merge_args
+from edgewatch_testkit.cli import deploy_built, edgewatch, start_detached_runtime
 
 REPO = Path(__file__).resolve().parents[2]
 THING = "gw-crash"
@@ -82,12 +81,6 @@ def root(tmp_path: Path) -> Iterator[Path]:
                 process.kill()
 
 
-def _start(root: Path) -> None:
-    started = edgewatch("local", "start", "--root", str(root), "--thing-name", THING, "--detach", "--strict-recipes",
-                        "--env", f"EDGEWATCH_PYTHON={sys.executable}")
-    assert started.returncode == 0, started.stdout + started.stderr
-
-
 def _running(root: Path) -> bool:
     listed = edgewatch("local", "component", "list", "--root", str(root)).stdout
     return all(f"{name} " in listed and "RUNNING" in listed.split(f"{name} ", 1)[1].splitlines()[0]
@@ -109,12 +102,8 @@ def test_runtime_kill_9_and_restart_leaves_no_orphan_and_no_duplicate(root: Path
                                       "absentFor": f"{SILENT_S}s", "severity": "critical"}],
                            "route": {"receiver": "default", "groupWait": "0s"}}},
     }))
-    _start(root)
-    merges = [*merge_args(built), "--merge", f"{NOEXEC}=1.0.0"]
-    deployed = edgewatch("local", "deployment", "create", "--root", str(root), "--recipeDir", str(out / "recipes"),
-                         "--artifactDir", str(out / "artifacts"), *merges, "--update-config", f"@{update}", "--wait",
-                         timeout=300)
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    start_detached_runtime(root, THING)
+    deploy_built(root, out, built, update, "--merge", f"{NOEXEC}=1.0.0")
     wait_until(lambda: len(batches(root)) >= 3, timeout=60, what="IoT batches before the crash")
     before = component_processes(root)
     assert {name: len(p) for name, p in before.items()} == {name: 1 for name in MARKS}
@@ -127,7 +116,7 @@ def test_runtime_kill_9_and_restart_leaves_no_orphan_and_no_duplicate(root: Path
     wait_until(lambda: not psutil.pid_exists(old_runtime) or psutil.Process(old_runtime).status() == "zombie",
                timeout=10, what="runtime gone")
     crashed_at = time.time()
-    _start(root)
+    start_detached_runtime(root, THING)
     wait_until(lambda: _running(root), timeout=120, interval=0.5, what="components RUNNING after the restart")
 
     # No orphan: every process of the crashed run is gone (by pid, checked against its start time).

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import psutil
@@ -17,7 +16,7 @@ import pytest
 
 from edgewatch.build.suite import build_components
 from edgewatch.local.testing import wait_until
-from edgewatch_testkit.cli import edgewatch, merge_args
+from edgewatch_testkit.cli import deploy_built, edgewatch, start_detached_runtime
 from tests.faults.test_runtime_crash import COLLECTOR, REPO, THING, batches, runtime_pid
 
 GREENGRASS = ("greengrass.nucleus_rss", "greengrass.nucleus_cpu_percent", "greengrass.root_available",
@@ -43,14 +42,8 @@ def test_nucleus_is_the_runtime_and_the_root_is_kernel_root_path(tmp_path: Path)
         "sampleIntervalSeconds": 0.5, "iotPublishIntervalSeconds": 1, "iotPublishMode": "raw",
     }}}))  # fmt: skip
     try:
-        started = edgewatch("local", "start", "--root", str(root), "--thing-name", THING, "--detach",
-                            "--strict-recipes", "--env", f"EDGEWATCH_PYTHON={sys.executable}")
-        assert started.returncode == 0, started.stdout + started.stderr
-        merges = merge_args(built)
-        deployed = edgewatch("local", "deployment", "create", "--root", str(root), "--recipeDir",
-                             str(out / "recipes"), "--artifactDir", str(out / "artifacts"), *merges,
-                             "--update-config", f"@{update}", "--wait", timeout=240)  # fmt: skip
-        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        start_detached_runtime(root, THING)
+        deploy_built(root, out, built, update, timeout=240)
         values = wait_until(lambda: (v := latest(root)) and set(GREENGRASS) <= set(v) and v, timeout=60,
                             interval=0.5, what="the greengrass.* metrics in the collector's batches")  # fmt: skip
         runtime_rss = psutil.Process(runtime_pid(root)).memory_info().rss
