@@ -22,7 +22,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from edgewatch_shared.private_files import move_aside
 from edgewatch_shared.sqlite_store import StoreOpening, looks_corrupt, open_checked_database
@@ -37,6 +37,29 @@ def is_corruption(err: sqlite3.DatabaseError) -> bool:
     (OperationalError: full disk, lock, I/O; IntegrityError; ProgrammingError ...) mean the file may
     be sound, unless the message says otherwise."""
     return type(err) is sqlite3.DatabaseError or looks_corrupt(err)
+
+
+T = TypeVar("T")
+
+
+def retry_after_corruption(
+    db_of: Callable[[], sqlite3.Connection | None], action: Callable[[sqlite3.Connection], T],
+    recover: Callable[[sqlite3.DatabaseError], None], unavailable: Callable[[], str],
+) -> T:  # fmt: skip
+    """`action` on the store's connection; on corruption, `recover` (quarantine, reopen) and one more
+    try. Anything else, or no connection (`unavailable()` says why), raises sqlite3.Error: the caller
+    decides what to keep in memory."""
+    for attempt in (1, 2):
+        db = db_of()
+        if db is None:
+            raise sqlite3.OperationalError(unavailable())
+        try:
+            return action(db)
+        except sqlite3.DatabaseError as err:
+            if not is_corruption(err) or attempt == 2:
+                raise
+            recover(err)
+    raise sqlite3.OperationalError("unreachable")
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from alert_router.notification import Notification
-from edgewatch_shared.sqlite_queue import QueueFile, is_corruption, write_transaction
+from edgewatch_shared.sqlite_queue import QueueFile, retry_after_corruption, write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -234,16 +234,7 @@ class Outbox:
         """
         if self._db is None and self.stats.memory_only and self._file.due():
             self._open()  # the disk may have room again
-        for attempt in (1, 2):
-            if self._db is None:
-                raise sqlite3.OperationalError("the outbox runs in memory only")
-            try:
-                return action(self._db)
-            except sqlite3.DatabaseError as err:
-                if not is_corruption(err) or attempt == 2:
-                    raise
-                self._recover(err)
-        raise sqlite3.OperationalError("unreachable")
+        return retry_after_corruption(lambda: self._db, action, self._recover, lambda: "the outbox runs in memory only")
 
     # -- writing
     def add(self, integrations: list[str], n: Notification, now: float) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edgewatch_shared.sqlite_queue import QueueFile, is_corruption, write_transaction
+from edgewatch_shared.sqlite_queue import QueueFile, retry_after_corruption, write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -108,18 +108,13 @@ class SilenceStore:
         """Under the lock: corruption moves the file aside and the action is tried once on a fresh one."""
         if self._db is None and self._file.due():
             self._connect()
-        for attempt in (1, 2):
-            if self._db is None:
-                raise sqlite3.OperationalError(f"silence store unavailable: {self._file.error}")
-            try:
-                return action(self._db)
-            except sqlite3.DatabaseError as err:
-                if not is_corruption(err) or attempt == 2:
-                    raise
-                db, self._db = self._db, None
-                self._quarantined(self._file.quarantine(db), str(err))
-                self._connect()
-        raise sqlite3.OperationalError("unreachable")
+        return retry_after_corruption(lambda: self._db, action, self._recover,
+                                      lambda: f"silence store unavailable: {self._file.error}")  # fmt: skip
+
+    def _recover(self, err: sqlite3.DatabaseError) -> None:
+        db, self._db = self._db, None
+        self._quarantined(self._file.quarantine(db), str(err))
+        self._connect()
 
     def load(self) -> list[str]:
         """The stored silence documents (JSON text), unchecked: the caller parses and prunes them."""
