@@ -8,9 +8,11 @@ In one run, for the same wall-clock period:
   publishing every sample on local pub/sub (and its IoT Core batches);
 - node_exporter with its default collectors, scraped over HTTP once a second (scraper not counted);
 - collectd with Interval 1 and the plugins matching the collector's metrics, writing CSV;
-- the floor: a process that only reads the same /proc and /sys files (and statvfs of each mount)
-  once a second, without parsing them (the collector's default groups: since issue 15 also vmstat,
-  mountinfo, PSI, links, cpufreq, the firmware's throttled value and its parent's /proc files).
+- two floors: processes that only read /proc and /sys files (and statvfs of each mount) once a
+  second, without parsing them: "naive" reads every file the collector's metrics come from every
+  tick (since issue 15 also vmstat, mountinfo, PSI, links, cpufreq, the firmware's throttled value
+  and the nucleus's /proc files); the other makes only the reads the collector makes per tick (see
+  FLOOR).
 Profile the collector's own process with `--profile FILE` (cProfile of `python -m metrics_collector`).
 Prints CPU seconds per hour and peak RSS (VmHWM) for each, and the collector's CPU per thread (user and
 system, from /proc/<pid>/task/*/stat: the sampling loop is the main thread, `AwsEventLoop*` is awscrt's
@@ -40,19 +42,32 @@ from edgewatch.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "com.edgewatch.MetricsCollector"
+NAIVE_FLOOR = "floor, naive (all files)"
+COLLECTOR_FLOOR = "floor (the collector's reads)"
 
 FLOOR = textwrap.dedent("""
-    import glob, os, time
-    # What the collector reads with its default groups (issue 15's included), each once per tick.
+    import fcntl, glob, os, select, socket, struct, sys, time
+    # What the collector's default groups read, without parsing. "naive": every file every tick (what
+    # a reader without the kernel's change signals would do). "collector": what the collector reads
+    # per tick since it skips unchanged things: mountinfo only when poll() flags a change, link state
+    # by ioctl (speeds once a minute), the process count every 10th tick.
+    naive = sys.argv[1] == "naive"
     files = ["/proc/stat", "/proc/meminfo", "/proc/vmstat", "/proc/loadavg", "/proc/diskstats", "/proc/net/dev",
-             "/proc/uptime", "/proc/self/mountinfo", "/proc/filesystems",
              "/proc/pressure/cpu", "/proc/pressure/memory", "/proc/pressure/io",
              "/sys/devices/platform/soc/soc:firmware/get_throttled",
              f"/proc/{os.getppid()}/stat", f"/proc/{os.getppid()}/statm"] \\
             + glob.glob("/sys/class/thermal/thermal_zone*/temp") + glob.glob("/sys/class/hwmon/hwmon*/temp*_input") \\
-            + glob.glob("/sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_cur_freq") \\
-            + [f"/sys/class/net/{nic}/{f}" for nic in os.listdir("/sys/class/net") if nic != "lo"
-               for f in ("operstate", "speed")]
+            + glob.glob("/sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_cur_freq")
+    nics = [nic for nic in os.listdir("/sys/class/net") if nic != "lo"]
+    if naive:
+        files += ["/proc/uptime", "/proc/self/mountinfo", "/proc/filesystems"]
+        files += [f"/sys/class/net/{nic}/{f}" for nic in nics for f in ("operstate", "speed")]
+    with open("/proc/self/mountinfo") as handle:
+        mounts = [line.split()[4] for line in handle]
+    watch = os.open("/proc/self/mountinfo", os.O_RDONLY)
+    poll = select.poll()
+    poll.register(watch, select.POLLPRI | select.POLLERR)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     def read(path):
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -63,18 +78,22 @@ FLOOR = textwrap.dedent("""
                 os.close(fd)
         except OSError:
             pass
-    next_tick = time.monotonic()
+    next_tick, tick = time.monotonic(), 0
     while True:
         for path in files:
             read(path)
-        with open("/proc/self/mountinfo") as handle:
-            for line in handle:
-                mount = line.split()[4]
-                try:
-                    os.statvfs(mount)
-                except OSError:
-                    pass
-        len([p for p in os.listdir("/proc") if p.isdigit()])  # process count
+        for mount in mounts:
+            try:
+                os.statvfs(mount)
+            except OSError:
+                pass
+        if not naive:
+            poll.poll(0)
+            for nic in nics:
+                fcntl.ioctl(sock.fileno(), 0x8913, struct.pack("16sh22x", nic.encode(), 0))
+        if naive or tick % 10 == 0:
+            len([p for p in os.listdir("/proc") if p.isdigit()])  # process count
+        tick += 1
         next_tick += 1.0
         time.sleep(max(0.0, next_tick - time.monotonic()))
 """)
@@ -169,7 +188,8 @@ def main() -> None:
                 conf.write_text(COLLECTD_CONF.format(base=base))
                 processes["collectd"] = subprocess.Popen([collectd_bin, "-f", "-C", str(conf)],
                                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            processes["floor (raw /proc, /sys reads)"] = subprocess.Popen([sys.executable, "-c", FLOOR])
+            processes[NAIVE_FLOOR] = subprocess.Popen([sys.executable, "-c", FLOOR, "naive"])
+            processes[COLLECTOR_FLOOR] = subprocess.Popen([sys.executable, "-c", FLOOR, "collector"])
             time.sleep(3.0)  # start-up (imports, first reads) is not the steady state we measure
             handles = {name: psutil.Process(p.pid) for name, p in processes.items() if p.poll() is None}
             start_cpu = {name: cpu_seconds(h, with_children=True) for name, h in handles.items()}
@@ -194,6 +214,9 @@ def main() -> None:
     print(f"{'':32} {'CPU s/hour':>10} {'peak RSS':>10}")
     for name, (cpu, rss) in results.items():
         print(f"{name:32} {cpu:10.1f} {rss / 2**20:8.1f} MiB")
+    own = results["EdgeWatch collector"][0]
+    print("\ncollector CPU / peer:", ", ".join(
+        f"{name} {own / results[name][0]:.2f}" for name in results if name != "EdgeWatch collector" and results[name][0]))
     print("\ncollector CPU s/hour by thread     user   system")
     for label, (user, system) in sorted(end_threads.items()):
         user0, system0 = start_threads.get(label, (0.0, 0.0))

@@ -10,6 +10,7 @@ by the snapshot like every other read.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import re
@@ -18,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from metrics_collector.adjtimex import read_clock
+from metrics_collector.link_flags import InterfaceFlags
+from metrics_collector.mount_watch import MountTableWatch
 from metrics_collector.readings import (
     ClockState,
     CpuTimes,
@@ -40,8 +43,11 @@ SECTOR_BYTES = 512  # /proc/diskstats counts 512-byte sectors whatever the devic
 PRESSURE_RESOURCES = ("cpu", "memory", "io")
 # Where the Raspberry Pi firmware driver exposes the value `vcgencmd get_throttled` prints.
 THROTTLED_PATHS = ("devices/platform/soc/soc:firmware/get_throttled", "devices/platform/soc/firmware/get_throttled")
-# How long a discovered set of paths (cpufreq files, the rpi_volt sensor, the nucleus pid) is trusted.
+# How long a discovered set of paths (cpufreq files, the rpi_volt sensor, the nucleus pid), a parsed
+# mount table and a link's speed are trusted.
 REDISCOVER_SECONDS = 60.0
+# Listing /proc costs more than the rest of the system group together; the count is taken this often.
+PROCESS_COUNT_SECONDS = 10.0
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
@@ -183,7 +189,8 @@ def fs_usage(st: os.statvfs_result) -> FsUsage:
     free = st.f_bavail * st.f_frsize
     user_total = used + free
     percent = round(used / user_total * 100, 1) if user_total else 0.0
-    return FsUsage(total, used, free, percent, st.f_files, st.f_ffree)
+    # ST_RDONLY is the mount's flag or its superblock's: also an emergency remount by the kernel.
+    return FsUsage(total, used, free, percent, st.f_files, st.f_ffree, read_only=bool(st.f_flag & os.ST_RDONLY))
 
 
 def parse_diskstats(text: str) -> dict[str, DiskIo]:
@@ -290,6 +297,8 @@ class KernelFiles:
         own_pid: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         statvfs: Callable[[str], os.statvfs_result] = os.statvfs,
+        mount_watch: MountTableWatch | None = None,
+        interface_flags: InterfaceFlags | None = None,
     ) -> None:
         self._proc = str(proc)
         self._sys = str(sys)
@@ -305,11 +314,18 @@ class KernelFiles:
         self._board: tuple[float, tuple[str | None, str | None]] | None = None
         self._nucleus_pid: tuple[float, tuple[int, tuple[str, ...]], int | None] | None = None
         self._nucleus_missing_logged = False
+        # Without a watch (files under a test root) the mount table is parsed on every call; without
+        # interface flags, link state comes from sysfs files.
+        self._mount_watch = mount_watch
+        self._mounts: tuple[float, list[Partition]] | None = None
+        self._interface_flags = interface_flags
+        self._speeds: dict[str, tuple[float, int | None]] = {}  # interface -> (read at, Mbit/s)
+        self._process_count: tuple[float, int] | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> KernelFiles:
         # The recipe sets EDGEWATCH_GREENGRASS_ROOT to {kernel:rootPath}.
-        return cls(greengrass_root=environ.get("EDGEWATCH_GREENGRASS_ROOT") or None)
+        return cls(greengrass_root=environ.get("EDGEWATCH_GREENGRASS_ROOT") or None, **live_watches())
 
     # --- CPU, memory, pressure -------------------------------------------------------------
     def cpu_times(self) -> dict[str, CpuTimes]:
@@ -349,8 +365,17 @@ class KernelFiles:
         now = self._monotonic()
         if self._device_types is None or now - self._device_types[0] > REDISCOVER_SECONDS:
             self._device_types = (now, parse_filesystems(_read(f"{self._proc}/filesystems")))
-        partitions = parse_mountinfo(_read(f"{self._proc}/self/mountinfo"), self._device_types[1])
-        return [self._resolve_root(p) for p in partitions]
+        watch = self._mount_watch
+        if watch is None:
+            return self._parse_mounts(_read(f"{self._proc}/self/mountinfo"))
+        changed = watch.changed()  # asked every call, so a change is never left pending
+        if self._mounts is None or changed or now - self._mounts[0] > REDISCOVER_SECONDS:
+            self._mounts = (now, self._parse_mounts(watch.read()))
+        return list(self._mounts[1])
+
+    def _parse_mounts(self, text: str) -> list[Partition]:
+        assert self._device_types is not None
+        return [self._resolve_root(p) for p in parse_mountinfo(text, self._device_types[1])]
 
     def _resolve_root(self, partition: Partition) -> Partition:
         # /dev/root names no real node; psutil resolves it through the device number, and so do we,
@@ -374,6 +399,8 @@ class KernelFiles:
 
     # --- network ---------------------------------------------------------------------------
     def links(self, interfaces: Iterable[str]) -> dict[str, Link]:
+        if self._interface_flags is not None:
+            return self._links_by_flags(self._interface_flags, interfaces)
         result = {}
         for name in interfaces:
             base = f"{self._sys}/class/net/{name}"
@@ -386,6 +413,34 @@ class KernelFiles:
             # A down link has no speed (the read fails with EINVAL): not read at all.
             result[name] = link_state(operstate, carrier, None if down else _read_optional(f"{base}/speed"))
         return result
+
+    def _links_by_flags(self, flags: InterfaceFlags, interfaces: Iterable[str]) -> dict[str, Link]:
+        # The state every call; the speed (a sysfs read) when a link comes up and then once a minute.
+        now = self._monotonic()
+        result = {}
+        for name in interfaces:
+            try:
+                up = flags.running(name)
+            except OSError as err:
+                if err.errno == errno.ENODEV:
+                    continue  # gone since the counters were read
+                raise
+            if not up:
+                self._speeds.pop(name, None)
+                result[name] = Link(False, None)
+                continue
+            known = self._speeds.get(name)
+            if known is None or now - known[0] > REDISCOVER_SECONDS:
+                known = (now, link_state("up", None, _read_optional(f"{self._sys}/class/net/{name}/speed")).speed_mbps)
+                self._speeds[name] = known
+            result[name] = Link(True, known[1])
+        return result
+
+    def process_count(self) -> int:
+        now = self._monotonic()
+        if self._process_count is None or now - self._process_count[0] >= PROCESS_COUNT_SECONDS:
+            self._process_count = (now, sum(map(str.isdigit, os.listdir(self._proc))))  # psutil.pids() unbuilt
+        return self._process_count[1]
 
     # --- clock, board ---------------------------------------------------------------------
     def clock(self) -> ClockState:
@@ -492,3 +547,18 @@ class KernelFiles:
         if not self.greengrass_root:
             return None
         return self.fs_usage(self.greengrass_root)
+
+
+def live_watches() -> dict[str, object]:
+    """The kernel's change signals for a KernelFiles over the real /proc and /sys; any that cannot
+    be set up here is left out, and that part falls back to reading its files every tick."""
+    found: dict[str, object] = {}
+    try:
+        found["mount_watch"] = MountTableWatch()
+    except OSError as err:
+        logger.info("mount table changes not watched (%s): parsing /proc/self/mountinfo every tick", err)
+    try:
+        found["interface_flags"] = InterfaceFlags()
+    except OSError as err:
+        logger.info("interface flags not readable (%s): link state from sysfs every tick", err)
+    return found

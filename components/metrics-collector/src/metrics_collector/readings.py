@@ -102,6 +102,7 @@ class FsUsage:
     percent: float
     inodes_total: int = 0
     inodes_free: int = 0
+    read_only: bool = False  # statvfs ST_RDONLY: the mount or its superblock
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ fields; counters become rates in the sampler.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import functools
 from collections.abc import Callable, Mapping, Sequence
@@ -192,10 +193,14 @@ def _read_disks(
         if not selected(part.mountpoint, plan.disk_include_mounts, plan.disk_exclude_mounts):
             continue
         seen_mounts.add(part.mountpoint)
+        usage = attempt(f"disk_usage {part.mountpoint}", lambda p=part: source.disk_usage(p.mountpoint))
+        if usage is not None and usage.read_only and not (part.read_only or part.superblock_read_only):
+            # statvfs says read-only where the (parsed when it changed) mount table says read-write: the
+            # kernel turned the superblock read-only without a remount (ext4 errors=remount-ro).
+            part = dataclasses.replace(part, superblock_read_only=True)
         mounts.append(part)
-        disk = attempt(f"disk_usage {part.mountpoint}", lambda p=part: DiskUsage(p, source.disk_usage(p.mountpoint)))
-        if disk is not None:
-            disks.append(disk)
+        if usage is not None:
+            disks.append(DiskUsage(part, usage))
     return tuple(mounts), tuple(disks)
 
 

@@ -173,7 +173,7 @@ class PsutilSource:
         return boot_time if boot_time is not None else psutil.boot_time()
 
     def process_count(self) -> int:
-        return sum(map(str.isdigit, os.listdir("/proc")))  # psutil.pids() without building the list
+        return self.kernel.process_count()
 
     def processes(self) -> Sequence[ProcessSample]:
         samples = []
