@@ -215,8 +215,8 @@ def main() -> None:
     for name, (cpu, rss) in results.items():
         print(f"{name:32} {cpu:10.1f} {rss / 2**20:8.1f} MiB")
     own = results["EdgeWatch collector"][0]
-    print("\ncollector CPU / peer:", ", ".join(
-        f"{name} {own / results[name][0]:.2f}" for name in results if name != "EdgeWatch collector" and results[name][0]))
+    peers = [name for name in results if name != "EdgeWatch collector" and results[name][0]]
+    print("\ncollector CPU / peer:", ", ".join(f"{name} {own / results[name][0]:.2f}" for name in peers))
     print("\ncollector CPU s/hour by thread     user   system")
     for label, (user, system) in sorted(end_threads.items()):
         user0, system0 = start_threads.get(label, (0.0, 0.0))

@@ -100,11 +100,16 @@ class ComponentIpc:
             self._connection.mark_broken(client)
 
     def publish_local(self, topic: str, message: dict[str, Any]) -> None:
+        self._publish_local(topic, model.PublishMessage(json_message=model.JsonMessage(message=message)))
+
+    def publish_local_bytes(self, topic: str, payload: bytes) -> None:
+        """A binary message: for JSON the caller already encoded (subscribers json.loads it)."""
+        self._publish_local(topic, model.PublishMessage(binary_message=model.BinaryMessage(message=payload)))
+
+    def _publish_local(self, topic: str, message: model.PublishMessage) -> None:
         client = self._client()
         try:
-            client.publish_to_topic_async(
-                topic=topic, publish_message=model.PublishMessage(json_message=model.JsonMessage(message=message))
-            ).result(self.local_publish_timeout)
+            client.publish_to_topic_async(topic=topic, publish_message=message).result(self.local_publish_timeout)
         except Exception as err:
             self._failed(client, err)
             raise

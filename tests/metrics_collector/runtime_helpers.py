@@ -23,6 +23,7 @@ from edgewatch.local.testing import (
     stop_process,
     wait_until,
 )
+from edgewatch_testkit.pubsub import event_document
 
 NAME = "com.edgewatch.MetricsCollector"
 LISTENER = "test.Listener"
@@ -59,7 +60,8 @@ def start_runtime(
 
 
 class TopicRecorder:
-    """Every JSON message on a local topic, as the listener component receives it (thread-safe)."""
+    """Every message (JSON, or JSON in a binary message) on a local topic, as the listener
+    component receives it (thread-safe)."""
 
     def __init__(self, runtime: ThreadedIpcRuntime, topic: str) -> None:
         self._lock = threading.Lock()
@@ -68,7 +70,7 @@ class TopicRecorder:
 
     def _on_event(self, event: Any) -> None:
         with self._lock:
-            self._messages.append(event.json_message.message)
+            self._messages.append(event_document(event))
 
     def messages(self) -> list[dict[str, Any]]:
         with self._lock:

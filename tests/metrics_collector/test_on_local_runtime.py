@@ -34,6 +34,7 @@ from metrics_collector.uploader import IotUploader
 from edgewatch.local.testing import ComponentSpec, ThreadedIpcRuntime, start_component_process, wait_until
 from edgewatch_shared.ipc_connection import IpcClientConnection
 from edgewatch_shared.metrics_message import from_dict
+from edgewatch_testkit.pubsub import event_document, event_format
 
 NAME = "com.edgewatch.MetricsCollector"
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,10 +78,14 @@ def test_samples_reach_local_topic_and_iot_core_and_config_is_live(
     runtime: ThreadedIpcRuntime, tmp_path: Path
 ) -> None:
     received: list[dict[str, Any]] = []
+    formats: list[str] = []
+
+    def on_event(event: Any) -> None:
+        received.append(event_document(event))
+        formats.append(event_format(event))
+
     listener = runtime.client("test.Listener")
-    listener.subscribe_to_topic(
-        topic="edgewatch/metrics", on_stream_event=lambda e: received.append(e.json_message.message)
-    )
+    listener.subscribe_to_topic(topic="edgewatch/metrics", on_stream_event=on_event)
 
     def connection(on_connected: Any) -> IpcClientConnection:
         return IpcClientConnection(
@@ -119,9 +124,14 @@ def test_samples_reach_local_topic_and_iot_core_and_config_is_live(
         assert batches[0]["mode"] == "raw" and batches[0]["thing"] == THING
         assert batches[0]["samples"][0]["metrics"]
 
+        assert set(formats) == {"binary"}  # JSON text in a binary message by default
+
         # A live change through the runtime's configuration store, no restart.
         runtime.call(runtime.services.configuration.merge, NAME, (), {"sampleIntervalSeconds": "0.5"})
         wait_until(lambda: service.config.sample_interval == 0.5, what="the new interval to apply")
+        runtime.call(runtime.services.configuration.merge, NAME, (), {"localMessageFormat": "json"})
+        wait_until(lambda: formats[-1] == "json", what="samples as JSON messages after the change")
+        assert from_dict(received[-1]).thing == THING
 
         # A bad deployment is rejected with a reason naming the key.
         result = runtime.run(

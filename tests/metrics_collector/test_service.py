@@ -19,12 +19,18 @@ from tests.metrics_collector.fakes import FakeClock, FakeSource
 class FakeBus:
     def __init__(self) -> None:
         self.messages: list[tuple[str, dict[str, Any]]] = []
+        self.formats: list[str] = []
         self.down = False
 
     def publish_local(self, topic: str, message: dict[str, Any]) -> None:
         if self.down:
             raise ConnectionError("no IPC")
         self.messages.append((topic, message))
+        self.formats.append("json")
+
+    def publish_local_bytes(self, topic: str, payload: bytes) -> None:
+        self.publish_local(topic, json.loads(payload))
+        self.formats[-1] = "binary"
 
 
 class FakeUploader:

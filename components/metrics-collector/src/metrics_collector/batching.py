@@ -10,15 +10,14 @@ statistics instead of the samples, so its memory does not grow with the publish 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from edgewatch_shared.metrics_message import MetricsMessage
+from metrics_collector.sample_encoding import Series, SeriesCatalog
 
 BATCH_SCHEMA = "edgewatch.metrics-batch/1"
-
-SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 
 
 @dataclass(slots=True)
@@ -50,7 +49,8 @@ class Batch:
 
 
 class Batcher(Protocol):
-    def add(self, message: MetricsMessage) -> None: ...
+    # `series`: those of the message's metrics, in order, from the tick's SeriesCatalog (found here if not given).
+    def add(self, message: MetricsMessage, series: Sequence[Series] | None = None) -> None: ...
     def take(self, thing: str) -> Batch | None: ...
 
 
@@ -71,7 +71,7 @@ class RawBatcher:
         self._samples: list[dict[str, Any]] = []
         self._window = _Window()
 
-    def add(self, message: MetricsMessage) -> None:
+    def add(self, message: MetricsMessage, series: Sequence[Series] | None = None) -> None:
         self._window.add(message.ts)
         self._samples.append({"ts": message.ts, "metrics": [m.to_dict() for m in message.metrics]})
 
@@ -85,18 +85,20 @@ class RawBatcher:
 
 class SummaryBatcher:
     def __init__(self) -> None:
-        self._series: dict[SeriesKey, _Stats] = {}
+        self._series: dict[Series, _Stats] = {}
         self._window = _Window()
+        self._catalog: SeriesCatalog | None = None  # for callers that pass no series
 
-    def add(self, message: MetricsMessage) -> None:
+    def add(self, message: MetricsMessage, series: Sequence[Series] | None = None) -> None:
         self._window.add(message.ts)
-        series = self._series
-        for m in message.metrics:
-            labels = m.labels
-            key = (m.name, m.unit, tuple(sorted(labels.items())) if len(labels) > 1 else tuple(labels.items()))
-            stats = series.get(key)
+        if series is None:
+            self._catalog = self._catalog or SeriesCatalog()
+            series = self._catalog.series_of(message.metrics)
+        stats_of = self._series
+        for s, m in zip(series, message.metrics, strict=True):
+            stats = stats_of.get(s)
             if stats is None:
-                series[key] = _Stats(m.value, m.value, m.value, 1, m.value)
+                stats_of[s] = _Stats(m.value, m.value, m.value, 1, m.value)
             else:
                 stats.add(m.value)
 
@@ -104,7 +106,7 @@ class SummaryBatcher:
         if self._window.count == 0:
             return None
         header = {**_header(thing, "summary", self._window), "sampleCount": self._window.count}
-        items = [_summary_item(key, stats) for key, stats in self._series.items()]
+        items = [_summary_item(series, stats) for series, stats in self._series.items()]
         self._series, self._window = {}, _Window()
         return Batch(header, "metrics", items)
 
@@ -113,8 +115,8 @@ def _header(thing: str, mode: str, window: _Window) -> dict[str, Any]:
     return {"schema": BATCH_SCHEMA, "thing": thing, "mode": mode, "from": window.first_ts, "to": window.last_ts}
 
 
-def _summary_item(key: SeriesKey, stats: _Stats) -> dict[str, Any]:
-    name, unit, labels = key
+def _summary_item(series: Series, stats: _Stats) -> dict[str, Any]:
+    name, unit, labels = series.key
     return {
         "name": name,
         "unit": unit,

@@ -24,6 +24,7 @@ from metrics_collector.health import CollectorHealth, HealthCounts, health_docum
 from metrics_collector.offline_buffer import OfflineBuffer
 from metrics_collector.payload_split import split_batch
 from metrics_collector.pending import PendingPayloads
+from metrics_collector.sample_encoding import SeriesCatalog, encode_sample
 from metrics_collector.sampler import Sampler
 from metrics_collector.scheduler import FixedRateSchedule
 
@@ -35,6 +36,7 @@ CONFIG_CONDITION = "configuration"
 
 class LocalPublisher(Protocol):
     def publish_local(self, topic: str, message: dict[str, Any]) -> None: ...
+    def publish_local_bytes(self, topic: str, payload: bytes) -> None: ...
 
 
 class Uploader(Protocol):
@@ -69,6 +71,7 @@ class CollectorService:
         self._clock = clock
         self._wall_clock = wall_clock
         self._batcher: Batcher = new_batcher(config.iot_publish_mode)
+        self._catalog = SeriesCatalog()
         now = clock()
         self._samples = FixedRateSchedule.starting_at(now, config.sample_interval)
         self._publishes = FixedRateSchedule.starting_at(now + config.iot_publish_interval, config.iot_publish_interval)
@@ -119,15 +122,19 @@ class CollectorService:
         self._store_pending()  # retries what a full disk refused; keeps the pending gauges current
         now = self._clock()
         message = self._sampler.sample(self._config, now, self._wall_clock())
+        series = self._catalog.series_of(message.metrics)
         try:
-            self._local.publish_local(self._config.local_topic, message.to_dict())
+            if self._config.local_message_format == "binary":
+                self._local.publish_local_bytes(self._config.local_topic, encode_sample(message, series))
+            else:
+                self._local.publish_local(self._config.local_topic, message.to_dict())
             self._local_failures_logged = False
         except Exception as err:  # a local sample is live data: counted and skipped, not buffered
             self._health.add(local_publish_failures=1)
             if not self._local_failures_logged:
                 logger.warning("local publish to %s failed: %s", self._config.local_topic, err)
                 self._local_failures_logged = True
-        self._batcher.add(message)
+        self._batcher.add(message, series)
         if self._publishes.is_due(now):
             self.flush_batch()
             self._publishes.advance(now)
