@@ -14,7 +14,6 @@ from metrics_collector.sample_encoding import SeriesCatalog, encode_sample
 from metrics_collector.sampler import Sampler
 
 from edgewatch_shared.metrics_message import Metric, MetricsMessage, from_dict
-
 from tests.metrics_collector.fakes import FakeSource
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,8}(\.[a-z0-9_]{1,8}){0,2}", fullmatch=True)
