@@ -4,7 +4,7 @@ clock. The kernel files themselves are tested with real-shaped files in test_ker
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,8 +141,8 @@ class FakeSource:
     def disk_usage(self, mountpoint: str) -> Any:
         return self._give(self.usage[mountpoint])
 
-    def disk_io_counters(self) -> Mapping[str, Any]:
-        return self._give(self.disks_io)
+    def disk_io_counters(self, keep: Callable[[str], bool]) -> Mapping[str, Any]:
+        return {dev: c for dev, c in self._give(self.disks_io).items() if keep(dev)}
 
     def net_io_counters(self) -> Mapping[str, Any]:
         return self._give(self.nics)

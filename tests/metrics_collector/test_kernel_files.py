@@ -276,6 +276,8 @@ def test_diskstats_layouts_busy_percent_and_queue_depth(tree: Path) -> None:
     assert stats["mmcblk0"].read_bytes == 80_000 * 512 and stats["mmcblk0"].write_count == 200
     assert stats["mmcblk0p2"].busy_ms == 1100 and stats["mmcblk0p2"].weighted_ms == 1250
     assert stats["sda1"].read_count == 40 and stats["sda1"].write_bytes == 160 * 512
+    kept = parse_diskstats(DISKSTATS.format(reads=1, sectors=1, busy=1, weighted=1), keep=lambda d: d != "sda1")
+    assert set(kept) == {"mmcblk0", "mmcblk0p2"}
     _, sample = sampler_over(kernel(tree), ["diskio"])
     sample(0.0)
     write(tree / "proc" / "diskstats", DISKSTATS.format(reads=1100, sectors=90_000, busy=1_500, weighted=5_000))

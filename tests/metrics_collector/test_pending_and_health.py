@@ -206,3 +206,14 @@ def test_with_the_disk_still_full_held_payloads_are_sent_from_memory_in_order(tm
         uploader.pump()
     assert iot.delivered == [b"stored-0", b"stored-1", b"memory-0", b"memory-1", b"memory-2", b"memory-3"]
     assert len(pending) == 0 and buffer.depth().payloads == 0
+
+
+def test_health_updates_that_change_nothing_keep_the_same_snapshot() -> None:
+    health = CollectorHealth()
+    health.set(buffer_depth=3)
+    before = health.counts()
+    health.set(buffer_depth=3)
+    health.add(read_failures=0)
+    assert health.counts() is before
+    health.add(read_failures=2, samples_taken=0)
+    assert health.counts().read_failures == 2 and health.counts().buffer_depth == 3

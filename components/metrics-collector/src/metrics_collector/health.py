@@ -63,15 +63,21 @@ class CollectorHealth:
         with self._lock:
             return dict(self._conditions)
 
+    # Called several times a tick, mostly with nothing new: replace() of the frozen counts costs
+    # more than the comparison, so an unchanged value makes no new snapshot.
     def add(self, **increments: int) -> None:
         with self._lock:
-            self._counts = replace(
-                self._counts, **{k: getattr(self._counts, k) + v for k, v in increments.items()}
-            )
+            counts = self._counts
+            changed = {k: getattr(counts, k) + v for k, v in increments.items() if v}
+            if changed:
+                self._counts = replace(counts, **changed)
 
     def set(self, **values: int) -> None:
         with self._lock:
-            self._counts = replace(self._counts, **values)
+            counts = self._counts
+            changed = {k: v for k, v in values.items() if getattr(counts, k) != v}
+            if changed:
+                self._counts = replace(counts, **changed)
 
     def counts(self) -> HealthCounts:
         with self._lock:

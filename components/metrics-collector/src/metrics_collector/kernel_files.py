@@ -193,12 +193,15 @@ def fs_usage(st: os.statvfs_result) -> FsUsage:
     return FsUsage(total, used, free, percent, st.f_files, st.f_ffree, read_only=bool(st.f_flag & os.ST_RDONLY))
 
 
-def parse_diskstats(text: str) -> dict[str, DiskIo]:
-    """/proc/diskstats, every layout psutil knows (2.4: 15 fields, 2.6+: 14 or 18/20, partitions on 2.6: 7)."""
+def parse_diskstats(text: str, keep: Callable[[str], bool] | None = None) -> dict[str, DiskIo]:
+    """/proc/diskstats, every layout psutil knows (2.4: 15 fields, 2.6+: 14 or 18/20, partitions on 2.6: 7);
+    with `keep`, only the devices it accepts (the others' numbers are not even converted)."""
     result = {}
     for line in text.splitlines():
         fields = line.split()
         n = len(fields)
+        if keep is not None and n > 3 and not keep(fields[3] if n == 15 else fields[2]):
+            continue
         if n == 15:
             name, values = fields[3], [fields[2], *fields[4:14]]
         elif n == 14 or n >= 18:
@@ -391,8 +394,8 @@ class KernelFiles:
     def fs_usage(self, path: str) -> FsUsage:
         return fs_usage(self._statvfs(path))
 
-    def disk_io(self) -> dict[str, DiskIo]:
-        return parse_diskstats(_read(f"{self._proc}/diskstats"))
+    def disk_io(self, keep: Callable[[str], bool] | None = None) -> dict[str, DiskIo]:
+        return parse_diskstats(_read(f"{self._proc}/diskstats"), keep)
 
     def net_io(self) -> dict[str, NetIo]:
         return parse_net_dev(_read(f"{self._proc}/net/dev"))

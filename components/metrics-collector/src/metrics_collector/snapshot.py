@@ -142,9 +142,9 @@ def take_snapshot(source: SystemSource, plan: ReadPlan, wall_time: float) -> Sys
         procs = attempt("processes", source.processes) or ()
     disk_io: Mapping[str, DiskIo] = {}
     if "diskio" in groups:
-        disk_io = attempt("disk_io_counters", lambda: {
-            dev: c for dev, c in source.disk_io_counters().items() if selected(dev, (), plan.disk_io_exclude_devices)
-        }) or {}  # fmt: skip
+        excluded = plan.disk_io_exclude_devices
+        disk_io = attempt("disk_io_counters", lambda: source.disk_io_counters(lambda dev: selected(dev, (), excluded)))
+        disk_io = disk_io or {}
     mounts, disks = _read_disks(source, plan, attempt) if "disk" in groups else ((), ())
     board = "board" in groups
     greengrass = "greengrass" in groups

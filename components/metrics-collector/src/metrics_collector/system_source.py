@@ -52,7 +52,7 @@ class SystemSource(Protocol):
     def pressure(self) -> Mapping[str, Pressure]: ...  # empty without PSI
     def disk_partitions(self) -> Sequence[Partition]: ...
     def disk_usage(self, mountpoint: str) -> FsUsage: ...
-    def disk_io_counters(self) -> Mapping[str, DiskIo]: ...
+    def disk_io_counters(self, keep: Callable[[str], bool]) -> Mapping[str, DiskIo]: ...  # devices `keep` accepts
     def net_io_counters(self) -> Mapping[str, Any]: ...  # interface -> psutil snetio or NetIo
     def links(self, interfaces: Iterable[str]) -> Mapping[str, Link]: ...
     def clock(self) -> ClockState: ...
@@ -138,10 +138,10 @@ class PsutilSource:
     def disk_usage(self, mountpoint: str) -> FsUsage:
         return self.kernel.fs_usage(mountpoint)
 
-    def disk_io_counters(self) -> Mapping[str, DiskIo]:
+    def disk_io_counters(self, keep: Callable[[str], bool]) -> Mapping[str, DiskIo]:
         # psutil's perdisk counters lack the weighted time (queue depth); same devices and bytes.
         # A 32-bit counter wrap (armv7) shows as a reset: one sample without a rate.
-        return self.kernel.disk_io()
+        return self.kernel.disk_io(keep)
 
     def links(self, interfaces: Iterable[str]) -> Mapping[str, Link]:
         return self.kernel.links(interfaces)
