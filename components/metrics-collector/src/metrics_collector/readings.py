@@ -3,6 +3,10 @@
 Every metric value function reads these fields by name in code (not strings), so a misspelt field
 is an AttributeError that the metric-table test catches. The `of` constructors take psutil's named
 tuples (duck-typed: psutil keeps them in a private module).
+
+The values read every tick are plain slots dataclasses, not frozen ones: a frozen dataclass sets
+each field through object.__setattr__, several times slower, and a tick builds dozens of these.
+Nothing mutates them after construction.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 CPU_MODES: tuple[str, ...] = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Memory:
     total: int
     used: int
@@ -26,7 +30,7 @@ class Memory:
         return cls(v.total, v.used, v.available, v.percent)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MemoryDetail:
     """From /proc/meminfo and /proc/vmstat; a field the kernel does not report is None."""
 
@@ -37,7 +41,7 @@ class MemoryDetail:
     major_faults: int | None = None  # counter (vmstat pgmajfault)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Swap:
     total: int
     used: int
@@ -49,7 +53,7 @@ class Swap:
         return cls(v.total, v.used, v.free, v.percent)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CpuTimes:
     """Cumulative ticks per mode of one /proc/stat line (`cpu` or `cpuN`)."""
 
@@ -69,7 +73,7 @@ class CpuTimes:
         }  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Pressure:
     """One /proc/pressure/<resource> file; `full_*` is None where the kernel has no full line (cpu before 5.13)."""
 
@@ -92,7 +96,7 @@ class Partition:
     device_number: str = ""  # "major:minor" from mountinfo
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class FsUsage:
     """One statvfs(): bytes as psutil.disk_usage computes them, and inodes (0 total: none reported)."""
 
@@ -105,7 +109,7 @@ class FsUsage:
     read_only: bool = False  # statvfs ST_RDONLY: the mount or its superblock
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DiskUsage:
     """A selected mount and what statvfs() said of it."""
 
@@ -113,7 +117,7 @@ class DiskUsage:
     usage: FsUsage
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DiskIo:
     read_bytes: int
     write_bytes: int
@@ -123,7 +127,7 @@ class DiskIo:
     weighted_ms: int = 0  # ms spent by all requests in flight (sum); its rate is the average queue depth
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NetIo:
     bytes_recv: int
     bytes_sent: int
@@ -139,7 +143,7 @@ class NetIo:
         return cls(v.bytes_recv, v.bytes_sent, v.packets_recv, v.packets_sent, v.errin, v.errout, v.dropin, v.dropout)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Link:
     up: bool
     speed_mbps: int | None = None  # None when the driver reports none (down, virtual, wireless)
@@ -155,7 +159,7 @@ class Temperature:
         return cls(v.label or "", v.current)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ClockState:
     synchronised: bool
     offset_seconds: float

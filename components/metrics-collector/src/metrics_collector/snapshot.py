@@ -70,7 +70,7 @@ class ReadPlan:
     nucleus_match: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SystemSnapshot:
     wall_time: float
     cpu_percent: float | None = None
@@ -128,7 +128,7 @@ def take_snapshot(source: SystemSource, plan: ReadPlan, wall_time: float) -> Sys
     net_io: Mapping[str, NetIo] = {}
     if "network" in groups:
         net_io = attempt("net_io_counters", lambda: {
-            nic: NetIo.of(c)
+            nic: c if type(c) is NetIo else NetIo.of(c)
             for nic, c in source.net_io_counters().items()
             if selected(nic, plan.network_include_interfaces, plan.network_exclude_interfaces)
         }) or {}  # fmt: skip
