@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/collector_tick.py [--ticks 200]
 
-Measures the sampler (snapshot, metric table, rates, message) plus JSON encoding of the local
-message, which is all a tick does besides the IPC publish. Variants: the default groups without
+Measures the sampler (snapshot, metric table, rates, message) plus the encoding of the local
+message (`SeriesCatalog` and `encode_sample`, as the service does), which is all a tick does
+besides the IPC publish and batching. Variants: the default groups without
 temperatures (the usual tick), with temperatures (one tick in six at the defaults) and with the top
 10 processes. A profile of the usual tick: `--profile`.
 """
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "components" / "met
 
 from metrics_collector.config import METRIC_GROUPS, parse_config
 from metrics_collector.health import CollectorHealth
+from metrics_collector.sample_encoding import SeriesCatalog, encode_sample
 from metrics_collector.sampler import Sampler
 from metrics_collector.system_source import PsutilSource
 
@@ -30,6 +32,7 @@ def measure(label: str, config_update: dict[str, object], ticks: int, every_tick
     source.prime()
     config = parse_config(config_update)
     sampler = Sampler(source, "bench", CollectorHealth())
+    catalog = SeriesCatalog()
     sampler.sample(config, now=0.0, wall_time=time.time())  # warm-up: rate baselines, caches
     walls, cpus, sizes = [], [], []
     clock = 1.0
@@ -38,7 +41,7 @@ def measure(label: str, config_update: dict[str, object], ticks: int, every_tick
         clock += 1_000.0 if every_tick_temperatures else 1.0
         cpu0, wall0 = time.process_time(), time.perf_counter()
         message = sampler.sample(config, now=clock, wall_time=time.time())
-        sizes.append(len(message.to_json()))
+        sizes.append(len(encode_sample(message, catalog.series_of(message.metrics))))
         walls.append((time.perf_counter() - wall0) * 1000)
         cpus.append((time.process_time() - cpu0) * 1000)
     print(
