@@ -179,6 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the dashboard process here")
     args = parser.parse_args()
     sample = default_sample()
     key = "cpu.percent{cpu=total}"
@@ -201,7 +202,8 @@ def main() -> None:
                        EDGEWATCH_WORK_PATH=str(work), EDGEWATCH_LOG_LEVEL="WARNING",
                        EDGEWATCH_DASHBOARD_STATIC=str(static),
                        PYTHONPATH=f"{REPO / 'components' / 'local-dashboard' / 'src'}:{REPO / 'src'}")  # fmt: skip
-            dashboard = subprocess.Popen([sys.executable, "-m", "local_dashboard"], env=env, cwd=work)
+            profile = ["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []
+            dashboard = subprocess.Popen([sys.executable, *profile, "-m", "local_dashboard"], env=env, cwd=work)
             try:
                 url = f"http://127.0.0.1:{port}"
                 deadline = time.monotonic() + 30
@@ -221,9 +223,10 @@ def main() -> None:
                         now = time.time()
                         ts = int(now * 1000)
                         publish_times[ts] = now
-                        doc = {**sample, "ts": ts}
+                        # As the collector publishes a sample: compact JSON text in a binary message.
+                        payload = json.dumps({**sample, "ts": ts}, separators=(",", ":")).encode()
                         publisher.publish_to_topic(topic="edgewatch/metrics", publish_message=model.PublishMessage(
-                            json_message=model.JsonMessage(message=doc)))
+                            binary_message=model.BinaryMessage(message=payload)))
                         next_tick += 1.0
                         stop.wait(max(0.0, next_tick - time.monotonic()))
 

@@ -292,3 +292,14 @@ def test_measure_refuses_deep_nesting_and_many_elements_before_encoding() -> Non
         measure(nested, 10**6)
     with pytest.raises(OversizedError, match="larger than 100 bytes"):
         measure([0] * 101, 100)
+
+
+def test_a_binary_message_is_measured_by_its_length_and_still_checked_for_depth() -> None:
+    nested: Any = {}
+    for _ in range(MAX_NESTING + 1):
+        nested = {"a": nested}
+    with pytest.raises(OversizedError, match="nested deeper"):
+        measure(nested, 10**6, encoded_size=10)
+    assert measure({"a": [1, 2]}, 100, encoded_size=57) == 57  # the text's own length, spaces and all
+    with pytest.raises(OversizedError, match="larger than 50 bytes"):
+        measure({"a": [1, 2]}, 50, encoded_size=57)

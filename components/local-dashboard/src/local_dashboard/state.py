@@ -30,8 +30,9 @@ class OversizedError(ValueError):
     pass
 
 
-def measure(doc: Any, limit: int) -> int:
+def measure(doc: Any, limit: int, encoded_size: int | None = None) -> int:
     """Encoded size of a decoded JSON value; OversizedError past `limit` bytes or MAX_NESTING levels.
+    `encoded_size`: the size of the text it was decoded from (a binary message), so not encoded again.
 
     Only containers are walked in Python (for the depth, and a lower bound on the size that refuses a
     huge document before it is encoded); the size itself comes from the C JSON encoder. Walking every
@@ -48,6 +49,10 @@ def measure(doc: Any, limit: int) -> int:
         if elements > limit:  # each element takes at least a byte once encoded
             raise OversizedError(f"larger than {limit} bytes")
         stack.extend((item, depth + 1) for item in items if isinstance(item, CONTAINERS))
+    if encoded_size is not None:
+        if encoded_size > limit:
+            raise OversizedError(f"larger than {limit} bytes")
+        return encoded_size
     try:
         size = len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, check_circular=False, default=str))
     except (ValueError, RecursionError) as err:  # not a JSON value after all
@@ -87,14 +92,16 @@ class DashboardState:
         try:
             if isinstance(doc, BaseException):
                 raise InputError(f"undecodable message: {doc}"[:300])
+            encoded_size = None
             if isinstance(doc, bytes | bytearray):
-                if len(doc) > self.config.max_message_bytes:
+                encoded_size = len(doc)
+                if encoded_size > self.config.max_message_bytes:
                     raise OversizedError(f"larger than {self.config.max_message_bytes} bytes")
                 try:
                     doc = json.loads(doc)
                 except (ValueError, RecursionError) as err:
                     raise InputError(f"not JSON: {err}"[:300]) from None
-            measure(doc, self.config.max_message_bytes)
+            measure(doc, self.config.max_message_bytes, encoded_size)
             if kind == "fleet":
                 self.fleet.apply(topic, doc, now_ms)
             else:
