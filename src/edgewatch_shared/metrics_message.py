@@ -87,7 +87,8 @@ def validation_errors(doc: Any) -> list[str]:
             errors.append("'metrics' must be an array")
         else:
             for i, item in enumerate(doc["metrics"]):
-                errors.extend(_metric_errors(item, f"metrics[{i}]"))
+                if not _is_valid_plain_metric(item):  # where the path is only formatted for a problem
+                    errors.extend(_metric_problems(item, f"metrics[{i}]"))
     return errors
 
 
@@ -102,8 +103,23 @@ def _is_valid_plain_metric(item: Any) -> bool:
         type(name) is str and type(unit) is str and type(labels) is dict
         and (math.isfinite(value) if type(value) is float else type(value) is int and value.bit_length() <= 1023)
         and all(type(v) is str for v in labels.values())
-        and _NAME_PATTERN.match(name) is not None
+        and _valid_name(name)
     )  # fmt: skip
+
+
+_VALID_NAMES: set[str] = set()  # the same few hundred names arrive in every sample
+_MAX_VALID_NAMES = 4096
+
+
+def _valid_name(name: str) -> bool:
+    if name in _VALID_NAMES:
+        return True
+    if _NAME_PATTERN.match(name) is None:
+        return False
+    if len(_VALID_NAMES) >= _MAX_VALID_NAMES:
+        _VALID_NAMES.clear()
+    _VALID_NAMES.add(name)
+    return True
 
 
 def _metric_errors(item: Any, where: str) -> list[str]:
@@ -162,10 +178,7 @@ def from_dict(doc: Any) -> MetricsMessage:
     return MetricsMessage(
         thing=doc["thing"],
         ts=doc["ts"],
-        metrics=tuple(
-            Metric(name=m["name"], value=m["value"], unit=m["unit"], labels=dict(m["labels"]))
-            for m in doc["metrics"]
-        ),
+        metrics=tuple([Metric(m["name"], m["value"], m["unit"], dict(m["labels"])) for m in doc["metrics"]]),
     )
 
 

@@ -67,6 +67,7 @@ class HistoryStore:
         self.stats = StoreStats()
         self.seq = 0
         self._journal: deque[tuple[int, str, int, float]] = deque(maxlen=max(JOURNAL_MIN_ENTRIES, 4 * max_series))
+        self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
     def reconfigure(self, *, history_s: float, downsample_s: float, long_history_s: float, max_series: int) -> None:
         """New bounds; kept points outside them go at the next trim. A new bucket size starts afresh."""
@@ -88,7 +89,14 @@ class HistoryStore:
             if not math.isfinite(metric.value):
                 self.stats.non_finite_total += 1
                 continue
-            key = series_key(metric.name, metric.labels)
+            labels = metric.labels
+            # The same series arrive every second: their keys are remembered, not built again.
+            lookup = (metric.name, tuple(labels.items()))
+            key = self._keys.get(lookup)
+            if key is None:
+                if len(self._keys) >= 4 * self.max_series:
+                    self._keys.clear()
+                key = self._keys[lookup] = series_key(metric.name, labels)
             series = self.series.get(key)
             if series is None:
                 if len(self.series) >= self.max_series:

@@ -101,7 +101,10 @@ class DashboardState:
                     doc = json.loads(doc)
                 except (ValueError, RecursionError) as err:
                     raise InputError(f"not JSON: {err}"[:300]) from None
-            measure(doc, self.config.max_message_bytes, encoded_size)
+            if encoded_size is None or kind != "metrics":
+                # A metrics document's size is its length, and its validation keeps only flat, known
+                # fields, so its depth needs no walk; other kinds are kept as sent and are walked.
+                measure(doc, self.config.max_message_bytes, encoded_size)
             if kind == "fleet":
                 self.fleet.apply(topic, doc, now_ms)
             else:
