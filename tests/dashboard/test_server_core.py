@@ -303,3 +303,18 @@ def test_a_binary_message_is_measured_by_its_length_and_still_checked_for_depth(
     assert measure({"a": [1, 2]}, 100, encoded_size=57) == 57  # the text's own length, spaces and all
     with pytest.raises(OversizedError, match="larger than 50 bytes"):
         measure({"a": [1, 2]}, 50, encoded_size=57)
+
+
+def test_a_binary_metrics_message_is_sized_by_its_length_and_keeps_only_its_known_fields() -> None:
+    st = state(maxMessageBytes=2048)
+    doc = sample(T0, 3.5).to_dict()
+    deep: Any = []
+    for _ in range(MAX_NESTING + 5):
+        deep = [deep]
+    doc["metrics"][0]["extra"] = deep  # an unknown field, ignored by validation and never stored
+    assert st.receive("metrics", json.dumps(doc).encode(), T0)
+    (series,) = st.store.series.values()
+    assert series.raw[-1] == (T0, 3.5) and "extra" not in series.header()
+    assert not st.receive("metrics", doc, T0 + 1000)  # the same, decoded by the IPC client: walked, refused
+    assert not st.receive("metrics", json.dumps({**doc, "pad": "x" * 2048}).encode(), T0 + 2000)
+    assert st.malformed == {"metrics": 2}
