@@ -318,3 +318,19 @@ def test_a_binary_metrics_message_is_sized_by_its_length_and_keeps_only_its_know
     assert not st.receive("metrics", doc, T0 + 1000)  # the same, decoded by the IPC client: walked, refused
     assert not st.receive("metrics", json.dumps({**doc, "pad": "x" * 2048}).encode(), T0 + 2000)
     assert st.malformed == {"metrics": 2}
+
+
+def test_clients_at_the_same_point_share_one_encoded_frame_per_push_cycle() -> None:
+    st = state()
+    feeds = [ClientFeed(limit_bytes=1 << 20) for _ in range(3)]
+    for feed in feeds:
+        feed.plan(st, T0)  # each one's snapshot
+    st.receive("metrics", sample(T0, 1.0).to_dict(), T0)
+    feeds[2].plan(st, T0)  # this one is a sample ahead of the others
+    st.receive("metrics", sample(T0 + 1000, 2.0).to_dict(), T0 + 1000)
+    shared: dict[Any, str | None] = {}
+    first, second, ahead = (feed.plan(st, T0 + 1000, shared=shared) for feed in feeds)
+    assert first is second and first is not None  # encoded once
+    assert [p[1] for p in json.loads(first)["series"][0]["points"]] == [1.0, 2.0]
+    assert ahead is not None and [p[1] for p in json.loads(ahead)["series"][0]["points"]] == [2.0]
+    assert all(feed.plan(st, T0 + 1000, shared=shared) is None for feed in feeds)  # nothing new

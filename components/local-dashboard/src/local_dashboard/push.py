@@ -40,27 +40,45 @@ class ClientFeed:
         self.need_snapshot = True
         return True
 
-    def plan(self, state: DashboardState, now_ms: int, *, sending: bool = False) -> str | None:
-        """The next frame for this client, or None when there is nothing new (or a resync must wait)."""
+    def plan(
+        self, state: DashboardState, now_ms: int, *, sending: bool = False, shared: dict[Any, str | None] | None = None
+    ) -> str | None:
+        """The next frame for this client, or None when there is nothing new (or a resync must wait).
+
+        `shared`: frames already made in this push cycle (same `now_ms`); clients at the same point of
+        the journal with the same books to catch up on get the same text, encoded once."""
         if self.need_snapshot:
             if self._queue or sending:
                 return None  # a snapshot after whatever is still queued would only overflow again
             return self._snapshot(state, now_ms)
-        points = state.store.points_since(self.seq)
-        if points is None:  # fell behind the journal: only a snapshot can catch up
-            self.resyncs += 1
-            self.need_snapshot = True
-            return self.plan(state, now_ms, sending=sending)
         versions = state.versions()
-        frame: dict[str, Any] = {"type": "delta", "series": points}
-        if versions[0] != self.sent_versions[0]:
-            frame["alerts"] = state.alert_list(now_ms)
-        if versions[1] != self.sent_versions[1]:
-            frame["silences"] = state.silences.to_list(now_ms)
-        if versions[2] != self.sent_versions[2]:
-            frame["health"] = state.health.to_list(now_ms / 1000)
+        changed = (versions[0] != self.sent_versions[0], versions[1] != self.sent_versions[1],
+                   versions[2] != self.sent_versions[2])  # fmt: skip
+        memo_key = (self.seq, changed, self.range_name)
+        if shared is not None and memo_key in shared:
+            text = shared[memo_key]
+        else:
+            points = state.store.points_since(self.seq)
+            if points is None:  # fell behind the journal: only a snapshot can catch up
+                self.resyncs += 1
+                self.need_snapshot = True
+                return self.plan(state, now_ms, sending=sending)
+            text = self._delta(state, now_ms, points, changed)
+            if shared is not None:
+                shared[memo_key] = text
         self.seq = state.store.seq
         self.sent_versions = versions
+        return text
+
+    @staticmethod
+    def _delta(state: DashboardState, now_ms: int, points: list[Any], changed: tuple[bool, bool, bool]) -> str | None:
+        frame: dict[str, Any] = {"type": "delta", "series": points}
+        if changed[0]:
+            frame["alerts"] = state.alert_list(now_ms)
+        if changed[1]:
+            frame["silences"] = state.silences.to_list(now_ms)
+        if changed[2]:
+            frame["health"] = state.health.to_list(now_ms / 1000)
         if not points and len(frame) == 2:
             return None
         frame["serverTime"] = now_ms
@@ -74,7 +92,7 @@ class ClientFeed:
 
     def enqueue(self, text: str) -> bool:
         """Queue a frame; on overflow drop everything queued (and this frame) and ask for a resync."""
-        size = len(text.encode())
+        size = len(text)  # encode() writes ASCII only (ensure_ascii), so characters are bytes
         if self._queue and self.queued_bytes + size > self.limit_bytes:
             self.dropped_frames += len(self._queue) + 1
             self._queue.clear()
@@ -91,7 +109,7 @@ class ClientFeed:
         if not self._queue:
             return None
         text = self._queue.popleft()
-        self.queued_bytes -= len(text.encode())
+        self.queued_bytes -= len(text)
         return text
 
     def __len__(self) -> int:

@@ -29,6 +29,9 @@ from local_dashboard.state import DashboardState
 
 logger = logging.getLogger(__name__)
 
+# One push cycle: its time (ms) and the frames made in it, by client position (see ClientFeed.plan).
+PushCycle = tuple[int, dict[Any, str | None]]
+
 COMPONENT = "com.edgewatch.LocalDashboard"
 VERSION = "0.1.0"
 COOKIE = "edgewatch_session"
@@ -378,11 +381,15 @@ class DashboardServer:
         if isinstance(doc, dict) and doc.get("type") == "range" and client.feed.set_range(str(doc.get("range"))):
             self._offer(client, self._monotonic(), force=True)
 
-    def _offer(self, client: _Client, now: float, *, force: bool = False) -> bool:
-        """Plan and queue this client's next frame if its push interval allows; True when it was due."""
+    def _offer(
+        self, client: _Client, now: float, *, force: bool = False, cycle: PushCycle | None = None
+    ) -> bool:
+        """Plan and queue this client's next frame if its push interval allows; True when it was due.
+        `cycle`: this push cycle's time and the frames made in it, shared between clients."""
         if not force and now < client.next_allowed:
             return False
-        text = client.feed.plan(self.state, self.now_ms(), sending=client.sending)
+        now_ms, shared = cycle if cycle is not None else (self.now_ms(), None)
+        text = client.feed.plan(self.state, now_ms, sending=client.sending, shared=shared)
         if text is not None:
             client.feed.enqueue(text)
             client.next_allowed = now + self.config.push_interval * (1 - PUSH_TOLERANCE)
@@ -416,8 +423,10 @@ class DashboardServer:
             self._poke.clear()
             now = self._monotonic()
             try:
-                self.state.tick(self.now_ms())
-                waiting = [c for c in list(self.clients) if not self._offer(c, now)]
+                now_ms = self.now_ms()
+                self.state.tick(now_ms)
+                cycle: PushCycle = (now_ms, {})
+                waiting = [c for c in list(self.clients) if not self._offer(c, now, cycle=cycle)]
             except Exception:  # a bug must not end every client's pushes for the life of the process
                 logger.exception("push cycle failed; clients will be resynchronised")
                 for client in self.clients:
