@@ -220,6 +220,14 @@ def test_websocket_range_switch_and_client_limit(dashboard_factory: Any) -> None
     async def scenario() -> None:
         async with session() as s:
             await login(s, handle)
+            # The sample travels through the runtime to the dashboard's IPC thread: wait until it is in.
+            deadline = asyncio.get_running_loop().time() + 20
+            while True:
+                async with s.get(handle.url + "/api/v1/series?range=5m") as r:
+                    if any(x["key"] == "memory.percent" for x in (await r.json())["series"]):
+                        break
+                assert asyncio.get_running_loop().time() < deadline, "the sample never reached the dashboard"
+                await asyncio.sleep(0.05)
             async with s.ws_connect(handle.url + "/ws?range=1h", headers={"Origin": handle.url}) as ws:
                 first = await ws.receive_json(timeout=5)
                 assert first["type"] == "snapshot" and first["range"] == "1h"
