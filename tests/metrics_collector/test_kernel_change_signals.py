@@ -109,6 +109,29 @@ def test_link_state_from_flags_every_call_and_speed_when_it_comes_up_or_once_a_m
     assert links()["eth0"] == (True, 10)
 
 
+class RefusingFlags:
+    def running(self, name: str) -> bool:
+        raise PermissionError(1, "Operation not permitted")
+
+
+def test_interface_flags_that_are_refused_fall_back_to_sysfs(tree: Path) -> None:
+    files = kernel(tree, interface_flags=RefusingFlags())
+    links = {name: (link.up, link.speed_mbps) for name, link in files.links(["eth0", "wlan0"]).items()}
+    assert links == {"eth0": (True, 1000), "wlan0": (False, None)}  # from operstate and speed
+
+
+def test_a_mount_table_read_that_fails_is_tried_again_at_the_next_call(tree: Path) -> None:
+    watch = FakeWatch(tree / "proc" / "self" / "mountinfo")
+    files = kernel(tree, mount_watch=watch)
+    assert mounts(files)["/mnt/usb stick"] is False
+    write(watch.path, MOUNTINFO.format(usb="ro,relatime", data_super="rw"))
+    watch.signal, watch.path = True, tree / "proc" / "self" / "gone"
+    with pytest.raises(OSError):
+        files.partitions()
+    watch.path = tree / "proc" / "self" / "mountinfo"
+    assert mounts(files)["/mnt/usb stick"] is True and watch.reads == 3  # read again without a new signal
+
+
 def test_process_count_is_taken_every_ten_seconds(tree: Path) -> None:
     clock = Clock()
     files = kernel(tree, monotonic=clock)

@@ -373,6 +373,7 @@ class KernelFiles:
             return self._parse_mounts(_read(f"{self._proc}/self/mountinfo"))
         changed = watch.changed()  # asked every call, so a change is never left pending
         if self._mounts is None or changed or now - self._mounts[0] > REDISCOVER_SECONDS:
+            self._mounts = None  # a read that fails is tried again next call, not skipped for a minute
             self._mounts = (now, self._parse_mounts(watch.read()))
         return list(self._mounts[1])
 
@@ -427,7 +428,10 @@ class KernelFiles:
             except OSError as err:
                 if err.errno == errno.ENODEV:
                     continue  # gone since the counters were read
-                raise
+                # Refused here (a seccomp or LSM policy, say): sysfs from now on, said once.
+                logger.warning("interface flags unreadable (%s): link state from sysfs from now on", err)
+                self._interface_flags = None
+                return self.links(interfaces)
             if not up:
                 self._speeds.pop(name, None)
                 result[name] = Link(False, None)
