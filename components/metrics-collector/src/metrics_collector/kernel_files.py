@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from metrics_collector.adjtimex import read_clock
-from metrics_collector.link_flags import InterfaceFlags
-from metrics_collector.mount_watch import MountTableWatch
+from metrics_collector.link_flags import InterfaceFlags, LinkFlags
+from metrics_collector.mount_watch import MountTableWatch, MountWatch
 from metrics_collector.readings import (
     ClockState,
     CpuTimes,
@@ -300,8 +300,8 @@ class KernelFiles:
         own_pid: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         statvfs: Callable[[str], os.statvfs_result] = os.statvfs,
-        mount_watch: MountTableWatch | None = None,
-        interface_flags: InterfaceFlags | None = None,
+        mount_watch: MountWatch | None = None,
+        interface_flags: LinkFlags | None = None,
     ) -> None:
         self._proc = str(proc)
         self._sys = str(sys)
@@ -418,7 +418,7 @@ class KernelFiles:
             result[name] = link_state(operstate, carrier, None if down else _read_optional(f"{base}/speed"))
         return result
 
-    def _links_by_flags(self, flags: InterfaceFlags, interfaces: Iterable[str]) -> dict[str, Link]:
+    def _links_by_flags(self, flags: LinkFlags, interfaces: Iterable[str]) -> dict[str, Link]:
         # The state every call; the speed (a sysfs read) when a link comes up and then once a minute.
         now = self._monotonic()
         result = {}
@@ -441,6 +441,8 @@ class KernelFiles:
                 known = (now, link_state("up", None, _read_optional(f"{self._sys}/class/net/{name}/speed")).speed_mbps)
                 self._speeds[name] = known
             result[name] = Link(True, known[1])
+        if len(self._speeds) > len(result):  # interfaces that went away (container veths) are forgotten
+            self._speeds = {name: speed for name, speed in self._speeds.items() if name in result}
         return result
 
     def process_count(self) -> int:

@@ -11,11 +11,16 @@ import fcntl
 import os
 import socket
 import struct
+from typing import Protocol
 
 SIOCGIFFLAGS = 0x8913
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
 _IFREQ = struct.Struct("16sh22x")  # struct ifreq: the name, then the union (ifr_flags is a short)
+
+
+class LinkFlags(Protocol):
+    def running(self, name: str) -> bool: ...
 
 
 class InterfaceFlags:

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import os
 import select
+from typing import Protocol
+
+
+class MountWatch(Protocol):
+    def changed(self) -> bool: ...
+    def read(self) -> str: ...
 
 
 class MountTableWatch:
