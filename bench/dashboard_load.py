@@ -1,13 +1,15 @@
 """LocalDashboard under load: 50 WebSocket clients at a 1 s sample interval, memory of a full history, page weight.
 
-    .venv/bin/python bench/dashboard_load.py [--clients 50] [--seconds 120]
+    .venv/bin/python bench/dashboard_load.py [--clients 50] [--seconds 120] [--profile FILE]
 
 1. The dashboard (`python -m local_dashboard`, the real component) on the local IPC runtime (a
    subprocess), fed once a second with a copy of a real sample of this machine's default metric set
-   (the collector's own sampler, read once), re-stamped with the publish time. `--clients` aiohttp
+   (the collector's own sampler, read once), re-stamped with the publish time and published as the
+   collector publishes it (compact JSON text in a binary message). `--clients` aiohttp
    WebSocket clients log in and stay connected. Measured on the dashboard process only: CPU seconds
    per hour, RSS and peak RSS; latency from just before PublishToTopic to the client receiving the
-   frame with that sample (p50/p99 over every client and sample).
+   frame with that sample (p50/p99 over every client and sample). `--profile FILE` writes a cProfile
+   of the dashboard process (its event loop thread).
 2. RSS after a full history (simulated clock, in a fresh process): 23 h of that sample set at 60 s
    then 1 h at 1 s, so both tiers are full (1 h raw at 1 s, 24 h of 1-minute means).
 3. Page weight: the built assets (HTML + JS + CSS) gzip-compressed, as served.
