@@ -54,7 +54,7 @@ class ClientFeed:
         versions = state.versions()
         changed = (versions[0] != self.sent_versions[0], versions[1] != self.sent_versions[1],
                    versions[2] != self.sent_versions[2])  # fmt: skip
-        memo_key = (self.seq, changed, self.range_name)
+        memo_key = (self.seq, changed)  # a delta does not depend on the client's range
         if shared is not None and memo_key in shared:
             text = shared[memo_key]
         else:

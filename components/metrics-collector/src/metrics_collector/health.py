@@ -67,17 +67,15 @@ class CollectorHealth:
     # more than the comparison, so an unchanged value makes no new snapshot.
     def add(self, **increments: int) -> None:
         with self._lock:
-            counts = self._counts
-            changed = {k: getattr(counts, k) + v for k, v in increments.items() if v}
-            if changed:
-                self._counts = replace(counts, **changed)
+            self._replace({k: getattr(self._counts, k) + v for k, v in increments.items() if v})
 
     def set(self, **values: int) -> None:
         with self._lock:
-            counts = self._counts
-            changed = {k: v for k, v in values.items() if getattr(counts, k) != v}
-            if changed:
-                self._counts = replace(counts, **changed)
+            self._replace({k: v for k, v in values.items() if getattr(self._counts, k) != v})
+
+    def _replace(self, changed: dict[str, int]) -> None:  # under the lock
+        if changed:
+            self._counts = replace(self._counts, **changed)
 
     def counts(self) -> HealthCounts:
         with self._lock:

@@ -328,7 +328,9 @@ class KernelFiles:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> KernelFiles:
         # The recipe sets EDGEWATCH_GREENGRASS_ROOT to {kernel:rootPath}.
-        return cls(greengrass_root=environ.get("EDGEWATCH_GREENGRASS_ROOT") or None, **live_watches())
+        mount_watch, interface_flags = live_watches()
+        return cls(greengrass_root=environ.get("EDGEWATCH_GREENGRASS_ROOT") or None, mount_watch=mount_watch,
+                   interface_flags=interface_flags)  # fmt: skip
 
     # --- CPU, memory, pressure -------------------------------------------------------------
     def cpu_times(self) -> dict[str, CpuTimes]:
@@ -558,16 +560,17 @@ class KernelFiles:
         return self.fs_usage(self.greengrass_root)
 
 
-def live_watches() -> dict[str, object]:
-    """The kernel's change signals for a KernelFiles over the real /proc and /sys; any that cannot
-    be set up here is left out, and that part falls back to reading its files every tick."""
-    found: dict[str, object] = {}
+def live_watches() -> tuple[MountWatch | None, LinkFlags | None]:
+    """The kernel's change signals for a KernelFiles over the real /proc and /sys; one that cannot
+    be set up here is None, and that part falls back to reading its files every tick."""
+    mount_watch: MountWatch | None = None
+    interface_flags: LinkFlags | None = None
     try:
-        found["mount_watch"] = MountTableWatch()
+        mount_watch = MountTableWatch()
     except OSError as err:
         logger.info("mount table changes not watched (%s): parsing /proc/self/mountinfo every tick", err)
     try:
-        found["interface_flags"] = InterfaceFlags()
+        interface_flags = InterfaceFlags()
     except OSError as err:
         logger.info("interface flags not readable (%s): link state from sysfs every tick", err)
-    return found
+    return mount_watch, interface_flags

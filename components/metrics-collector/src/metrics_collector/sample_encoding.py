@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 from edgewatch_shared.metrics_message import Metric, MetricsMessage
 
-SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]  # name, unit, labels sorted by name
+Labels = tuple[tuple[str, str], ...]
+SeriesKey = tuple[str, str, Labels]  # name, unit, labels sorted by name
 
 # Top processes carry pid labels, so series come and go; past this many the catalog starts again.
 MAX_SERIES = 4096
@@ -43,7 +44,7 @@ class Series:
 
 class SeriesCatalog:
     def __init__(self, max_series: int = MAX_SERIES) -> None:
-        self._series: dict[tuple[str, str, tuple[tuple[str, str], ...]], Series] = {}
+        self._series: dict[SeriesKey, Series] = {}  # by name, unit and labels in the metric's own order
         self._max = max_series
 
     def __len__(self) -> int:
